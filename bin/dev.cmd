@@ -1,0 +1,2 @@
+@echo off
+node --import tsx --no-warnings=ExperimentalWarning "%~dp0\dev" %*
