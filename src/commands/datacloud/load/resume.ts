@@ -1,16 +1,47 @@
-import { Messages, SfError } from '@salesforce/core';
+import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
+import { resumeLoad } from '../../../engine/load.js';
+import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { LoadProgress } from '../../../ux/progress.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.resume');
+const startMessages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.start');
 
-export default class LoadResume extends SfCommand<void> {
+export default class LoadResume extends SfCommand<LoadRunResult> {
   public static readonly summary = messages.getMessage('summary');
   public static readonly description = messages.getMessage('description');
   public static readonly examples = messages.getMessages('examples');
+  public static readonly flags = { ...orgFlags, ...runIdFlag, ...runsDirFlag };
 
-  public async run(): Promise<void> {
-    await this.parse(LoadResume);
-    throw new SfError('sf datacloud load resume is not implemented yet.', 'NotImplemented');
+  public async run(): Promise<LoadRunResult> {
+    const { flags } = await this.parse(LoadResume);
+    let progress: LoadProgress | undefined;
+    const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
+    try {
+      const conn = flags['target-org'].getConnection(flags['api-version']);
+      const { run, outcome } = await resumeLoad(conn, {
+        runsDir: flags['runs-dir'],
+        runId: flags['run-id'],
+        signal: interrupt.signal,
+        onRunCreated: (r, m) => {
+          this.log(messages.getMessage('info.resuming', [r.runId, m.state]));
+          progress = new LoadProgress(m.plan.partitions.length, `Resuming ${r.runId}`, this.jsonEnabled());
+        },
+        onProgress: (s) => progress?.update(s),
+      });
+      progress?.stop(outcome.state === 'completed');
+      const result = runResult(run, outcome);
+      process.exitCode = exitCodeFor(result);
+      if (outcome.error) this.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
+      this.log(startMessages.getMessage(`info.${outcome.state}`, [result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US'), run.runId]));
+      return result;
+    } catch (err) {
+      progress?.stop(false);
+      throw toSfError(err, flags['runs-dir']);
+    } finally {
+      interrupt.dispose();
+    }
   }
 }

@@ -1,16 +1,56 @@
-import { Messages, SfError } from '@salesforce/core';
-import { SfCommand } from '@salesforce/sf-plugins-core';
+import { Messages } from '@salesforce/core';
+import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
+import { retryFailures } from '../../../engine/load.js';
+import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { LoadProgress } from '../../../ux/progress.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.retry-failures');
+const startMessages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.start');
 
-export default class LoadRetryFailures extends SfCommand<void> {
+export type RetryFailuresResult = LoadRunResult & { selected: number };
+
+export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
   public static readonly summary = messages.getMessage('summary');
   public static readonly description = messages.getMessage('description');
   public static readonly examples = messages.getMessages('examples');
+  public static readonly flags = {
+    ...orgFlags,
+    ...runIdFlag,
+    ...runsDirFlag,
+    'error-code': Flags.string({ multiple: true, summary: messages.getMessage('flags.error-code.summary') }),
+    'use-stored-rows': Flags.boolean({ summary: messages.getMessage('flags.use-stored-rows.summary') }),
+  };
 
-  public async run(): Promise<void> {
-    await this.parse(LoadRetryFailures);
-    throw new SfError('sf datacloud load retry-failures is not implemented yet.', 'NotImplemented');
+  public async run(): Promise<RetryFailuresResult> {
+    const { flags } = await this.parse(LoadRetryFailures);
+    let progress: LoadProgress | undefined;
+    const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
+    try {
+      const conn = flags['target-org'].getConnection(flags['api-version']);
+      const { run, outcome, selected } = await retryFailures(conn, {
+        runsDir: flags['runs-dir'],
+        runId: flags['run-id'],
+        errorCodes: flags['error-code'],
+        useStoredRows: flags['use-stored-rows'],
+        signal: interrupt.signal,
+        onRunCreated: (r, m) => {
+          progress = new LoadProgress(m.plan.partitions.length, `Retrying failed rows of ${r.runId}`, this.jsonEnabled());
+        },
+        onProgress: (s) => progress?.update(s),
+      });
+      progress?.stop(outcome.state === 'completed');
+      const result = { ...runResult(run, outcome), selected };
+      process.exitCode = exitCodeFor(result);
+      if (outcome.error) this.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
+      this.log(messages.getMessage('info.done', [selected, result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US')]));
+      return result;
+    } catch (err) {
+      progress?.stop(false);
+      throw toSfError(err, flags['runs-dir']);
+    } finally {
+      interrupt.dispose();
+    }
   }
 }

@@ -1,16 +1,48 @@
-import { Messages, SfError } from '@salesforce/core';
+import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
+import { startLoad } from '../../../engine/load.js';
+import { definitionFlags, definitionFromFlags, orgFlags, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { LoadProgress } from '../../../ux/progress.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.start');
 
-export default class LoadStart extends SfCommand<void> {
+export default class LoadStart extends SfCommand<LoadRunResult> {
   public static readonly summary = messages.getMessage('summary');
   public static readonly description = messages.getMessage('description');
   public static readonly examples = messages.getMessages('examples');
+  public static readonly flags = { ...orgFlags, ...definitionFlags, ...runsDirFlag };
 
-  public async run(): Promise<void> {
-    await this.parse(LoadStart);
-    throw new SfError('sf datacloud load start is not implemented yet.', 'NotImplemented');
+  public async run(): Promise<LoadRunResult> {
+    const { flags } = await this.parse(LoadStart);
+    let progress: LoadProgress | undefined;
+    const interrupt = interruptController(() => this.warn(messages.getMessage('info.stopping')));
+    try {
+      const definition = definitionFromFlags(flags);
+      const conn = flags['target-org'].getConnection(flags['api-version']);
+      const { run, outcome } = await startLoad(conn, definition, {
+        runsDir: flags['runs-dir'],
+        definitionFile: flags.definition,
+        signal: interrupt.signal,
+        onRunCreated: (r, m) => {
+          this.log(messages.getMessage('info.runCreated', [r.runId, r.dir]));
+          for (const w of m.plan.warnings) this.warn(w);
+          progress = new LoadProgress(m.plan.partitions.length, `Loading ${m.plan.totalRows.toLocaleString('en-US')} rows into ${m.definition.target.object}`, this.jsonEnabled());
+        },
+        onProgress: (s) => progress?.update(s),
+      });
+      progress?.stop(outcome.state === 'completed');
+      const result = runResult(run, outcome);
+      process.exitCode = exitCodeFor(result);
+      if (outcome.error) this.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
+      this.log(messages.getMessage(`info.${outcome.state}`, [result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US'), run.runId]));
+      return result;
+    } catch (err) {
+      progress?.stop(false);
+      throw toSfError(err, flags['runs-dir']);
+    } finally {
+      interrupt.dispose();
+    }
   }
 }

@@ -1,0 +1,71 @@
+/*
+ * What start, resume and retry-failures return with --json, and their exit codes:
+ * 0 completed with every row loaded, 2 completed with failed rows, 3 stopped, cancelled
+ * or failed (resumable). Never per-row data: the paths of the run's files instead.
+ */
+import type { EngineOutcome } from '../engine/runner.js';
+import type { RunDir } from '../state/run-dir.js';
+
+export type LoadRunResult = {
+  runId: string;
+  runDir: string;
+  state: string;
+  totals: EngineOutcome['snapshot']['totals'];
+  successRate: number;
+  elapsedSeconds: number;
+  partitions: number;
+  files: { manifest: string; jobLog: string; failures: string; events: string };
+  error?: { name: string; message: string };
+  next?: string;
+};
+
+export function runResult(run: RunDir, outcome: EngineOutcome): LoadRunResult {
+  const s = outcome.snapshot;
+  const next =
+    outcome.state === 'completed'
+      ? s.totals.failed > 0
+        ? `sf datacloud load retry-failures --run-id ${run.runId}`
+        : undefined
+      : `sf datacloud load resume --run-id ${run.runId}`;
+  return {
+    runId: run.runId,
+    runDir: run.dir,
+    state: outcome.state,
+    totals: s.totals,
+    successRate: s.totals.sourceRows ? s.totals.loaded / s.totals.sourceRows : 0,
+    elapsedSeconds: Math.round(s.elapsedSeconds * 10) / 10,
+    partitions: s.partitions.length,
+    files: { manifest: run.manifestFile, jobLog: run.jobLogFile, failures: run.failuresFile, events: run.eventsFile },
+    ...(outcome.error ? { error: { name: outcome.error.code, message: outcome.error.message } } : {}),
+    ...(next ? { next } : {}),
+  };
+}
+
+export function exitCodeFor(r: LoadRunResult): number {
+  if (r.state === 'completed') return r.totals.failed > 0 ? 2 : 0;
+  return 3;
+}
+
+/** Ctrl-C once: stop cleanly. Twice: leave now (the files are consistent either way). */
+export function interruptController(onFirst: () => void): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  let count = 0;
+  const handler = (): void => {
+    count++;
+    if (count === 1) {
+      onFirst();
+      ac.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
