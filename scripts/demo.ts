@@ -1,0 +1,80 @@
+/*
+ * `npm run demo`: the main job on an embedded default. Starts the loopback emulator with
+ * a sample dataset (Opportunities under skewed Accounts), then runs a whole load through
+ * the plugin's own commands (plan, start, status, report) and prints the report.
+ * Options: --rows N (default 50000), --parents N (2000), --time-scale N (100), --keep (leave the emulator up).
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startEmulator } from '../test/emulator/server.js';
+import { generateDataset, datasetConfig } from '../test/emulator/dataset.js';
+import { loginToEmulator, ROOT, type OrgHome } from '../test/helpers/plugin.js';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '50000' },
+    parents: { type: 'string', default: '2000' },
+    'time-scale': { type: 'string', default: '100' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+
+function sf(org: OrgHome, args: string[]): Promise<number | null> {
+  console.log(`\n$ sf ${args.join(' ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/run.js'), ...args], { env: { ...org.env, CI: '' }, stdio: 'inherit' });
+    child.on('close', resolve);
+  });
+}
+
+const rows = Number(values.rows);
+const ds = generateDataset({ rows, parents: Number(values.parents), seed: 2026, shuffle: true, skew: { hotParents: 2, hotShare: 0.05 } });
+const emu = await startEmulator({
+  timeScale: Number(values['time-scale']),
+  ...datasetConfig(ds),
+  bulk: { rowRules: [{ name: 'demo-validation-rule', code: 'FIELD_CUSTOM_VALIDATION_EXCEPTION', message: 'Close Date must be in the future', fields: ['CloseDate'], rate: 0.002 }] },
+});
+console.log(`Emulator on ${emu.url}: ${rows.toLocaleString('en-US')} rows in ExtOpportunities__dlm, ${values.parents} parent Accounts (time ×${values['time-scale']}).`);
+const org = await loginToEmulator(emu);
+const definition = join(org.home, 'opportunities.json');
+writeFileSync(
+  definition,
+  JSON.stringify(
+    {
+      version: 1,
+      name: 'demo: Data Cloud opportunities → Opportunity',
+      source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
+      target: {
+        object: 'Opportunity',
+        externalIdField: 'External_ID__c',
+        mapping: {
+          ExternalId__c: 'External_ID__c',
+          Name__c: 'Name',
+          StageName__c: 'StageName',
+          CloseDate__c: 'CloseDate',
+          Amount__c: 'Amount',
+          AccountExternalId__c: 'Account.External_ID__c',
+        },
+      },
+      pacing: { profile: 'default', pollSeconds: [0.1, 1] },
+    },
+    null,
+    2
+  )
+);
+console.log(`Definition: ${definition}`);
+let code = await sf(org, ['datacloud', 'load', 'plan', '--target-org', 'emu', '--definition', definition]);
+if (code === 0) code = await sf(org, ['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', definition]);
+await sf(org, ['datacloud', 'load', 'status']);
+await sf(org, ['datacloud', 'load', 'report']);
+const t = emu.target.summary('Opportunity');
+console.log(`\nThe emulator's Opportunity table now holds ${t.rows.toLocaleString('en-US')} rows (${t.writes.toLocaleString('en-US')} writes).`);
+console.log(`Run files: ${org.runsDir}`);
+if (values.keep) {
+  console.log(`Emulator still up on ${emu.url}; Ctrl-C to stop. Try: HOME=${org.home} SF_DATACLOUD_LOAD_DIR=${org.runsDir} ./bin/run.js datacloud load report --format markdown`);
+} else {
+  await emu.close();
+}
+process.exitCode = code === 0 || code === 2 ? 0 : 1;
