@@ -78,6 +78,10 @@ export function sfEnv(home: string, extra: Record<string, string | undefined> = 
     SFDX_DISABLE_DNS_CHECK: 'true',
     SF_AUTOUPDATE_DISABLE: 'true',
     SFDX_AUTOUPDATE_DISABLE: 'true',
+    // oclif's plugin-update reads <BIN>_DISABLE_AUTOUPDATE; without it every run may spawn a
+    // detached `sf update --autoupdate` that outlives the test.
+    SF_DISABLE_AUTOUPDATE: 'true',
+    SFDX_DISABLE_AUTOUPDATE: 'true',
     SF_DISABLE_TELEMETRY: 'true',
     SFDX_DISABLE_TELEMETRY: 'true',
     SF_USE_GENERIC_UNIX_KEYCHAIN: 'true',
