@@ -1,0 +1,217 @@
+/*
+ * Upload CSV for Bulk API 2.0 and the conversion of Data Cloud values into the text form
+ * a target field wants (design.md §11): dates yyyy-MM-dd, dateTimes ISO 8601 in UTC with
+ * Z, booleans true/false, plain decimals, and `#N/A` to clear a field.
+ */
+import { stringify } from 'csv-stringify/sync';
+import { plainDecimal } from '../source/sql.js';
+import type { ColumnDelimiter, LineEnding } from './bulk-client.js';
+
+/** The Bulk API token that sets a field to null (an empty cell leaves it unchanged). */
+export const NULL_TOKEN = '#N/A';
+
+export const DELIMITER_CHARS: Record<ColumnDelimiter, string> = {
+  BACKQUOTE: '`',
+  CARET: '^',
+  COMMA: ',',
+  PIPE: '|',
+  SEMICOLON: ';',
+  TAB: '\t',
+};
+
+/**
+ * A CSV document: header row, then rows (same length as the header). Quotes only where
+ * needed; `null`/`undefined` → `#N/A`; booleans true/false; numbers without exponent.
+ */
+export function buildCsv(header: string[], rows: unknown[][], opts: { delimiter?: ColumnDelimiter; lineEnding?: LineEnding } = {}): string {
+  if (header.length === 0) throw new Error('buildCsv: the header is empty.');
+  const width = header.length;
+  const records: string[][] = [header.map(String)];
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (r.length !== width) throw new Error(`buildCsv: row ${i + 1} has ${r.length} values for ${width} columns.`);
+    records.push(r.map(cell));
+  }
+  return stringify(records, {
+    delimiter: DELIMITER_CHARS[opts.delimiter ?? 'COMMA'],
+    record_delimiter: opts.lineEnding === 'CRLF' ? 'windows' : 'unix',
+    quote: '"',
+    escape: '"',
+  });
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return NULL_TOKEN;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`buildCsv: cannot write ${v}.`);
+    return plainDecimal(String(v));
+  }
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Date) return v.toISOString();
+  return JSON.stringify(v);
+}
+
+export type Converted = { ok: true; value: string | null } | { ok: false; reason: string };
+
+const TEXT_TYPES = new Set([
+  'string',
+  'textarea',
+  'picklist',
+  'multipicklist',
+  'combobox',
+  'email',
+  'phone',
+  'url',
+  'id',
+  'reference',
+  'encryptedstring',
+]);
+
+/**
+ * Convert one source value for a target field of describe type `fieldType`.
+ * `null` (also for empty strings) means "clear the field" (the CSV writes `#N/A`).
+ */
+export function convertValue(value: unknown, fieldType: string): Converted {
+  if (value === null || value === undefined) return { ok: true, value: null };
+  if (typeof value === 'string' && value.trim() === '') return { ok: true, value: null };
+  const type = fieldType.toLowerCase();
+  switch (type) {
+    case 'date':
+      return toDate(value);
+    case 'datetime':
+      return toDateTime(value);
+    case 'time':
+      return toTime(value);
+    case 'boolean':
+      return toBoolean(value);
+    case 'int':
+    case 'long':
+      return toNumber(value, true);
+    case 'double':
+    case 'currency':
+    case 'percent':
+      return toNumber(value, false);
+    default:
+      return toText(value, type);
+  }
+}
+
+function fail(reason: string): Converted {
+  return { ok: false, reason };
+}
+
+function show(v: unknown): string {
+  const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
+}
+
+function toText(value: unknown, type: string): Converted {
+  if (typeof value === 'string') return { ok: true, value };
+  if (typeof value === 'number') return Number.isFinite(value) ? { ok: true, value: plainDecimal(String(value)) } : fail(`${value} is not a value for a ${type} field`);
+  if (typeof value === 'boolean') return { ok: true, value: value ? 'true' : 'false' };
+  if (typeof value === 'bigint') return { ok: true, value: value.toString() };
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? fail('invalid date') : { ok: true, value: value.toISOString() };
+  if (Array.isArray(value) && type === 'multipicklist') return { ok: true, value: value.map(String).join(';') };
+  if (TEXT_TYPES.has(type) || typeof value === 'object') return { ok: true, value: JSON.stringify(value) };
+  return { ok: true, value: String(value) };
+}
+
+function toBoolean(value: unknown): Converted {
+  if (typeof value === 'boolean') return { ok: true, value: value ? 'true' : 'false' };
+  if (typeof value === 'number') {
+    if (value === 1) return { ok: true, value: 'true' };
+    if (value === 0) return { ok: true, value: 'false' };
+    return fail(`${value} is not a boolean`);
+  }
+  if (typeof value === 'string') {
+    const v = value.trim().toLowerCase();
+    if (['true', 't', '1', 'yes', 'y'].includes(v)) return { ok: true, value: 'true' };
+    if (['false', 'f', '0', 'no', 'n'].includes(v)) return { ok: true, value: 'false' };
+  }
+  return fail(`${show(value)} is not a boolean`);
+}
+
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function toNumber(value: unknown, integer: boolean): Converted {
+  let text: string;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return fail(`${value} is not a number`);
+    text = String(value);
+  } else if (typeof value === 'bigint') {
+    text = value.toString();
+  } else if (typeof value === 'string' && NUMBER_TEXT.test(value.trim())) {
+    text = value.trim();
+  } else {
+    return fail(`${show(value)} is not a number`);
+  }
+  const plain = plainDecimal(text);
+  if (integer && plain.includes('.')) return fail(`${show(value)} is not a whole number`);
+  return { ok: true, value: plain };
+}
+
+/*
+ * Data Cloud writes dates as `YYYY-MM-DD` and timestamps as `YYYY-MM-DD HH:MM:SS.sss UTC`
+ * (also seen: ISO 8601 with T and Z or an offset, fractional seconds up to microseconds).
+ * A timestamp without a zone is taken as UTC.
+ */
+const STAMP = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+type Parsed = { ms: number; hasTime: boolean; y: number; mo: number; d: number };
+
+function parseStamp(value: unknown): Parsed | string {
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    if (Number.isNaN(ms)) return 'invalid date';
+    return { ms, hasTime: true, y: value.getUTCFullYear(), mo: value.getUTCMonth() + 1, d: value.getUTCDate() };
+  }
+  if (typeof value !== 'string') return `${show(value)} is not a date or timestamp`;
+  const m = STAMP.exec(value.trim());
+  if (!m) return `${show(value)} is not a date or timestamp (expected YYYY-MM-DD or YYYY-MM-DD HH:MM:SS[.sss] [UTC|Z|±HH:MM])`;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  const frac = m[7] ? Number(`0.${m[7]}`) : 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return `${show(value)} is out of range`;
+  const dayMs = Date.UTC(y, mo - 1, d);
+  const check = new Date(dayMs);
+  if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return `${show(value)} is not a calendar date`;
+  let offsetMin = 0;
+  const zone = m[8]?.toUpperCase();
+  if (zone && zone !== 'Z' && zone !== 'UTC' && zone !== 'GMT') {
+    const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!;
+    offsetMin = (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 60 + Number(z[3] ?? 0));
+  }
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s) + Math.floor(frac * 1000) - offsetMin * 60_000;
+  return { ms, hasTime: m[4] !== undefined, y, mo, d };
+}
+
+/** Salesforce accepts dates from 1700-01-01 to 4000-12-31. */
+function inRange(ms: number): boolean {
+  return ms >= Date.UTC(1700, 0, 1) && ms < Date.UTC(4001, 0, 1);
+}
+
+function toDate(value: unknown): Converted {
+  const p = parseStamp(value);
+  if (typeof p === 'string') return fail(p);
+  if (!inRange(p.ms)) return fail(`${show(value)} is outside 1700-01-01…4000-12-31`);
+  // A timestamp becomes its UTC calendar date.
+  const iso = new Date(p.ms).toISOString();
+  return { ok: true, value: iso.slice(0, 10) };
+}
+
+function toDateTime(value: unknown): Converted {
+  const p = parseStamp(value);
+  if (typeof p === 'string') return fail(p);
+  if (!inRange(p.ms)) return fail(`${show(value)} is outside 1700-01-01…4000-12-31`);
+  return { ok: true, value: new Date(p.ms).toISOString() };
+}
+
+function toTime(value: unknown): Converted {
+  if (typeof value !== 'string') return fail(`${show(value)} is not a time`);
+  const m = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|UTC)?$/i.exec(value.trim());
+  if (!m || Number(m[1]) > 23 || Number(m[2]) > 59 || Number(m[3] ?? 0) > 59) return fail(`${show(value)} is not a time (HH:MM[:SS[.sss]])`);
+  const ms = (m[4] ?? '').padEnd(3, '0').slice(0, 3);
+  return { ok: true, value: `${m[1]}:${m[2]}:${m[3] ?? '00'}.${ms}Z` };
+}
