@@ -1,0 +1,256 @@
+/*
+ * Seeded Data Cloud datasets for the emulator: a child table (Opportunities) with a parent
+ * column (Account external ids) and a realistic, skewed number of children per parent, plus
+ * the target sObject definitions (Opportunity, Account) that describe serves.
+ *
+ *   const ds = generateDataset({ rows: 200_000, parents: 20_000, seed: 1 });
+ *   const emu = await startEmulator({ seed: 1, ...datasetConfig(ds) });
+ *
+ * Children per parent: a few "house" parents each hold `hotShare` of all rows; the rest are
+ * spread over the other parents with lognormal weights (sigma), every parent getting at least
+ * one child while rows allow. Keys follow the seed's format (`externalOpp0000001`). With
+ * `shuffle: true` (default) key order is independent of parent order, as in a real org;
+ * `shuffle: false` keeps each parent's children contiguous in key order.
+ */
+import type { ConfigPatch, DcTable, SObjectDef } from './config.js';
+import type { Emulator } from './server.js';
+import { Rng } from './random.js';
+
+export type SkewOptions = {
+  /** Number of "house" parents (default 1). */
+  hotParents?: number;
+  /** Share of all rows held by EACH hot parent (default 0.01). */
+  hotShare?: number;
+  /** Lognormal sigma of the other parents' weights (default 0.8; 0 = uniform). */
+  sigma?: number;
+};
+
+export type DatasetOptions = {
+  rows: number;
+  parents: number;
+  seed: number;
+  /** Skew of children per parent; `false` = as uniform as possible. */
+  skew?: SkewOptions | false;
+  /** Key order independent of parent order (default true). */
+  shuffle?: boolean;
+  /** Prefix of child keys (default `externalOpp`), zero-padded to `keyDigits`. */
+  keyPrefix?: string;
+  /** Prefix of parent keys (default `externalAcc`). */
+  parentPrefix?: string;
+  /** Digits of the zero-padded numbers (default 7, as in the seed). */
+  keyDigits?: number;
+  /** Data Cloud object name (default `ExtOpportunities__dlm`). */
+  tableName?: string;
+};
+
+export type Dataset = {
+  options: Required<Omit<DatasetOptions, 'skew'>> & { skew: Required<SkewOptions> | false };
+  /** The Data Cloud table (columns and rows). */
+  table: DcTable;
+  /** Target sObjects for describe: Opportunity and Account. */
+  sobjects: Record<string, SObjectDef>;
+  /** Parent keys, in key order. */
+  parentKeys: string[];
+  /** Same array as parentKeys (short name). */
+  parents: string[];
+  /** Children per parent, aligned with parentKeys. */
+  childCounts: number[];
+  /** Keys of the hot ("house") parents. */
+  hotParents: string[];
+  /** Column names, for definitions and tests. */
+  columns: { key: string; parent: string; name: string; stage: string; closeDate: string; amount: string; lastModified: string };
+};
+
+const STAGES = ['Prospecting', 'Qualification', 'Needs Analysis', 'Value Proposition', 'Negotiation/Review', 'Closed Won', 'Closed Lost'];
+
+function key(prefix: string, n: number, digits: number): string {
+  return prefix + String(n).padStart(digits, '0');
+}
+
+/** Split `total` over weights, integer counts, each at least `min` (largest remainder). */
+function apportion(total: number, weights: number[], min: number): number[] {
+  const n = weights.length;
+  const counts = new Array<number>(n).fill(min);
+  let left = total - min * n;
+  if (left <= 0) {
+    // Not enough rows for everyone: the first `total` parents (by weight order) get one.
+    counts.fill(0);
+    const order = weights.map((w, i) => [w, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    for (let k = 0; k < Math.min(total, n); k++) counts[order[k][1]] = 1;
+    return counts;
+  }
+  const sum = weights.reduce((a, b) => a + b, 0) || 1;
+  const rema: Array<[number, number]> = [];
+  let given = 0;
+  for (let i = 0; i < n; i++) {
+    const exact = (left * weights[i]) / sum;
+    const whole = Math.floor(exact);
+    counts[i] += whole;
+    given += whole;
+    rema.push([exact - whole, i]);
+  }
+  left -= given;
+  rema.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; k < left; k++) counts[rema[k % n][1]]++;
+  return counts;
+}
+
+export function generateDataset(opts: DatasetOptions): Dataset {
+  const rows = Math.max(0, Math.floor(opts.rows));
+  const parents = Math.max(1, Math.floor(opts.parents));
+  const digits = opts.keyDigits ?? 7;
+  const keyPrefix = opts.keyPrefix ?? 'externalOpp';
+  const parentPrefix = opts.parentPrefix ?? 'externalAcc';
+  const tableName = opts.tableName ?? 'ExtOpportunities__dlm';
+  const shuffle = opts.shuffle ?? true;
+  const skew: Required<SkewOptions> | false =
+    opts.skew === false ? false : { hotParents: opts.skew?.hotParents ?? 1, hotShare: opts.skew?.hotShare ?? 0.01, sigma: opts.skew?.sigma ?? 0.8 };
+  if (rows >= 10 ** digits || parents >= 10 ** digits) throw new Error(`generateDataset: ${digits} digits are too few for ${Math.max(rows, parents)} keys`);
+  const rng = new Rng(opts.seed);
+
+  // 1. Children per parent.
+  const parentKeys = Array.from({ length: parents }, (_, i) => key(parentPrefix, i + 1, digits));
+  let childCounts: number[];
+  const hotIdx: number[] = [];
+  if (!skew) {
+    childCounts = apportion(rows, new Array<number>(parents).fill(1), rows >= parents ? 1 : 0);
+  } else {
+    const nHot = Math.min(Math.max(0, Math.floor(skew.hotParents)), parents - 1);
+    const pool = Array.from({ length: parents }, (_, i) => i);
+    for (let k = 0; k < nHot; k++) {
+      const j = k + Math.floor(rng.next() * (parents - k));
+      [pool[k], pool[j]] = [pool[j], pool[k]];
+      hotIdx.push(pool[k]);
+    }
+    hotIdx.sort((a, b) => a - b);
+    const hotSet = new Set(hotIdx);
+    const others = parents - nHot;
+    const perHot = Math.min(Math.round(rows * Math.max(0, skew.hotShare)), Math.floor((rows - Math.min(rows, others)) / Math.max(1, nHot)));
+    childCounts = new Array<number>(parents).fill(0);
+    for (const h of hotIdx) childCounts[h] = Math.max(0, perHot);
+    const rest = rows - perHot * nHot;
+    const weights: number[] = [];
+    for (let i = 0; i < parents; i++) if (!hotSet.has(i)) weights.push(skew.sigma > 0 ? Math.exp(skew.sigma * rng.normal()) : 1);
+    const otherCounts = apportion(rest, weights, rest >= others ? 1 : 0);
+    let k = 0;
+    for (let i = 0; i < parents; i++) if (!hotSet.has(i)) childCounts[i] = otherCounts[k++];
+  }
+
+  // 2. Parent of each row, in key order.
+  const parentOf = new Int32Array(rows);
+  let pos = 0;
+  for (let p = 0; p < parents; p++) for (let c = 0; c < childCounts[p]; c++) parentOf[pos++] = p;
+  if (shuffle) {
+    for (let i = rows - 1; i > 0; i--) {
+      const j = Math.floor(rng.next() * (i + 1));
+      const t = parentOf[i];
+      parentOf[i] = parentOf[j];
+      parentOf[j] = t;
+    }
+  }
+
+  // 3. Rows.
+  const cols = {
+    key: 'ExternalId__c',
+    parent: 'AccountExternalId__c',
+    name: 'Name__c',
+    stage: 'StageName__c',
+    closeDate: 'CloseDate__c',
+    amount: 'Amount__c',
+    lastModified: 'LastModified__c',
+  };
+  const day0 = Date.UTC(2025, 0, 1);
+  const days = Array.from({ length: 730 }, (_, d) => new Date(day0 + d * 86_400_000).toISOString().slice(0, 10));
+  const two = (v: number): string => (v < 10 ? `0${v}` : String(v));
+  const out = new Array<Record<string, string | number | null>>(rows);
+  for (let i = 0; i < rows; i++) {
+    const n = i + 1;
+    const num = String(n).padStart(digits, '0');
+    const sec = Math.floor(rng.next() * 86_400);
+    out[i] = {
+      ExternalId__c: keyPrefix + num,
+      AccountExternalId__c: parentKeys[parentOf[i]],
+      Name__c: `Opportunity ${num}`,
+      StageName__c: STAGES[Math.floor(rng.next() * STAGES.length)],
+      CloseDate__c: days[Math.floor(rng.next() * 730)],
+      Amount__c: Math.round(Math.exp(8 + 1.2 * rng.normal()) * 100) / 100,
+      LastModified__c: `${days[Math.floor(rng.next() * 730)]}T${two(Math.floor(sec / 3600))}:${two(Math.floor(sec / 60) % 60)}:${two(sec % 60)}.000Z`,
+    };
+  }
+
+  const table: DcTable = {
+    name: tableName,
+    columns: [
+      { name: cols.key, type: 'Varchar' },
+      { name: cols.parent, type: 'Varchar' },
+      { name: cols.name, type: 'Varchar' },
+      { name: cols.stage, type: 'Varchar' },
+      { name: cols.closeDate, type: 'Date' },
+      { name: cols.amount, type: 'Numeric' },
+      { name: cols.lastModified, type: 'Timestamp' },
+    ],
+    rows: out,
+  };
+
+  return {
+    options: { rows, parents, seed: opts.seed, skew, shuffle, keyPrefix, parentPrefix, keyDigits: digits, tableName },
+    table,
+    sobjects: targetSObjects(),
+    parentKeys,
+    parents: parentKeys,
+    childCounts,
+    hotParents: hotIdx.map((i) => parentKeys[i]),
+    columns: cols,
+  };
+}
+
+/** Opportunity (upsert target, External_ID__c) and Account (parent, External_ID__c). */
+export function targetSObjects(): Record<string, SObjectDef> {
+  return {
+    Opportunity: {
+      name: 'Opportunity',
+      label: 'Opportunity',
+      fields: [
+        { name: 'Id', type: 'id' },
+        { name: 'External_ID__c', label: 'External ID', type: 'string', length: 255, externalId: true, idLookup: true, unique: true },
+        { name: 'Name', type: 'string', length: 120, nillable: false },
+        { name: 'StageName', type: 'picklist', length: 255, nillable: false },
+        { name: 'CloseDate', type: 'date', nillable: false },
+        { name: 'Amount', type: 'currency' },
+        { name: 'AccountId', label: 'Account ID', type: 'reference', referenceTo: ['Account'], relationshipName: 'Account' },
+      ],
+    },
+    Account: {
+      name: 'Account',
+      label: 'Account',
+      fields: [
+        { name: 'Id', type: 'id' },
+        { name: 'Name', type: 'string', length: 255, nillable: false },
+        { name: 'External_ID__c', label: 'External ID', type: 'string', length: 255, externalId: true, idLookup: true, unique: true },
+      ],
+    },
+  };
+}
+
+/** The config patch that serves the dataset: `startEmulator({ ...datasetConfig(ds), ... })`. */
+export function datasetConfig(ds: Dataset): ConfigPatch {
+  return { sobjects: ds.sobjects, dataCloud: { tables: { [ds.table.name]: ds.table } } };
+}
+
+/** Put the dataset's parents (Accounts) into the target store, as if they already existed. */
+export function seedParents(emu: Emulator, ds: Dataset, object = 'Account'): void {
+  const at = emu.clock.now();
+  for (const k of ds.parentKeys) emu.target.upsert(object, k, { External_ID__c: k, Name: `Account ${k}` }, at);
+}
+
+/** Children per parent as a sorted histogram summary (for tests and the CLI banner). */
+export function datasetSummary(ds: Dataset): { rows: number; parents: number; maxChildren: number; medianChildren: number; hotParents: Array<{ key: string; rows: number }> } {
+  const sorted = ds.childCounts.slice().sort((a, b) => a - b);
+  return {
+    rows: ds.table.rows.length,
+    parents: ds.parentKeys.length,
+    maxChildren: sorted[sorted.length - 1] ?? 0,
+    medianChildren: sorted[Math.floor(sorted.length / 2)] ?? 0,
+    hotParents: ds.hotParents.map((k) => ({ key: k, rows: ds.childCounts[ds.parentKeys.indexOf(k)] })),
+  };
+}
