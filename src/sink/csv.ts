@@ -37,6 +37,8 @@ export function buildCsv(header: string[], rows: unknown[][], opts: { delimiter?
     record_delimiter: opts.lineEnding === 'CRLF' ? 'windows' : 'unix',
     quote: '"',
     escape: '"',
+    // A bare CR inside a value would read as a line break (and trip the LineEnding check).
+    quoted_match: /[\r\n]/,
   });
 }
 
