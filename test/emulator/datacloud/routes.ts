@@ -25,7 +25,7 @@ const QUERYV2_TTL_MS = 3600_000;
 /** queryv2 cursors idle longer than this (virtual ms) no longer count as open queries. */
 const QUERYV2_IDLE_MS = 3 * 60_000;
 /** Keep at most this many finished query-sql results (oldest dropped first → 404). */
-const MAX_RETAINED = 2_000;
+const MAX_RETAINED = 500;
 /** A status long-poll on a running query sleeps at most this long (wall ms). */
 const MAX_POLL_SLEEP_MS = 25;
 

@@ -922,7 +922,7 @@ export function executeSql(tables: Record<string, DcTable>, sql: string, params?
       if (!where || where(rows[i]) === true) picked.push(i);
     }
   }
-  const sel = picked.slice(q.offset, q.offset + limit);
+  const sel = Int32Array.from(picked.slice(q.offset, q.offset + limit));
   const fmts = proj.map((p) => formatterFor(p.out.type));
   const srcs = proj.map((p) => p.src);
   return {
