@@ -74,7 +74,9 @@ export function definitionFromFlags(f: DefinitionFlagValues): LoadDefinition {
 export function toSfError(err: unknown, runsDir?: string): Error {
   if (err instanceof SfError) return err;
   if (err instanceof LoadError) {
-    return new SfError(err.message, err.code, err.actions, err.data ? { ...err.data } : undefined);
+    const sfErr = new SfError(err.message, err.code, err.actions);
+    if (err.data) sfErr.setData(err.data as Parameters<SfError['setData']>[0]);
+    return sfErr;
   }
   if (err instanceof NoRunsError) {
     return new SfError(`No runs yet in ${err.root}.`, 'NoRuns', [

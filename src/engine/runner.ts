@@ -567,7 +567,7 @@ export class LoadEngine {
       if (r.sf__Created === 'true') created++;
     }
     const at = new Date().toISOString();
-    const failures: FailureRecord[] = [];
+    const failures: Array<Extract<FailureRecord, { status: 'failed' }>> = [];
     const requeue: JobRow[] = [];
     const errorCodes: Record<string, number> = {};
     let transientErrors = 0;

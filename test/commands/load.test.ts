@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { startEmulator, type Emulator } from '../emulator/server.js';
 import { generateDataset, datasetConfig } from '../emulator/dataset.js';
 import { loginToEmulator, runPlugin, spawnPlugin, ROOT, type OrgHome } from '../helpers/plugin.js';
