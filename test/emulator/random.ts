@@ -43,8 +43,8 @@ export function hashUnit(text: string, salt = 0): number {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 16777619) >>> 0;
   }
-  h ^= h >>> 13;
+  h = (h ^ (h >>> 13)) >>> 0;
   h = Math.imul(h, 0x5bd1e995) >>> 0;
-  h ^= h >>> 15;
+  h = (h ^ (h >>> 15)) >>> 0;
   return h / 4294967296;
 }
