@@ -14,6 +14,7 @@ import { RunDir } from '../../src/state/run-dir.js';
 import type { FailureRecord, JobLogRecord } from '../../src/state/types.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
+ajv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$/);
 const planSchema = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas/plan.json'), 'utf8')));
 const startSchema = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas/start.json'), 'utf8')));
 

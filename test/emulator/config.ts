@@ -71,6 +71,11 @@ export type RowRule = {
   fields?: string[];
   /** Reject this fraction of rows, chosen deterministically by a hash of the external id. */
   rate?: number;
+  /**
+   * Draw afresh for every write attempt (a transient error such as UNABLE_TO_LOCK_ROW from
+   * other org traffic) instead of always picking the same rows by hash.
+   */
+  perAttempt?: boolean;
   /** Reject rows whose `field` matches this regular expression. */
   match?: { field: string; regex: string };
 };

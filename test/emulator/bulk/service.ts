@@ -566,7 +566,8 @@ export class BulkService {
         for (let r = 0; r < rows.length; r++) {
           if (rejectError![r] >= 0) continue;
           const key = keyIdx >= 0 ? rows[r][keyIdx] : `${job.id}:${r}`;
-          if (rule.rate !== undefined && !(hashUnit(key, salt) < rule.rate)) continue;
+          const draw = rule.perAttempt ? this.emu.rng.next() : hashUnit(key, salt);
+          if (rule.rate !== undefined && !(draw < rule.rate)) continue;
           if (re && !(matchCol >= 0 && re.test(rows[r][matchCol] ?? ''))) continue;
           if (rule.rate === undefined && !re) continue;
           rejectError![r] = errIndex;
