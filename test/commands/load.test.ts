@@ -142,6 +142,8 @@ describe('sf datacloud load plan/start/resume against the emulator', function ()
       await waitFor(() => (moment.afterRecords(jobLog(runDir)) ? true : undefined), 120_000, () => stderr);
       child.kill('SIGKILL');
       await new Promise((r) => child.once('close', r));
+      const loadedBefore = jobLog(runDir).reduce((n, x) => n + (x.t === 'result' ? x.succeeded : 0), 0);
+      expect(loadedBefore, 'the kill came before the end').to.be.lessThan(100_000 - rejectedKeys.length);
 
       const res = await runPlugin(['datacloud', 'load', 'resume', '--target-org', 'emu', '--run-id', runId, '--json'], org);
       expect(res.json?.result?.state, res.stderr.slice(-3000)).to.equal('completed');
