@@ -454,9 +454,9 @@ export function verdict(
     if (failed === 0) return { ...base, verdict: 'ok', exitCode: 0, message: 'Completed: every row loaded.', next: null };
     const retry = `sf datacloud load retry-failures --run-id ${runId}`;
     if (pct >= minSuccessRate) {
-      return { ...base, verdict: 'ok', exitCode: 0, message: `Completed with ${failed} failed rows; success rate ${pct.toFixed(2)}% meets ${minSuccessRate}%.`, next: retry };
+      return { ...base, verdict: 'ok', exitCode: 0, message: `Completed with ${failed.toLocaleString('en-US')} failed rows; success rate ${pct.toFixed(2)}% meets ${minSuccessRate}%.`, next: retry };
     }
-    return { ...base, verdict: 'partial', exitCode: 2, message: `Completed with ${failed} failed rows; success rate ${pct.toFixed(2)}% is below ${minSuccessRate}%.`, next: retry };
+    return { ...base, verdict: 'partial', exitCode: 2, message: `Completed with ${failed.toLocaleString('en-US')} failed rows; success rate ${pct.toFixed(2)}% is below ${minSuccessRate}%.`, next: retry };
   }
   if ((state === 'running' || state === 'stopping' || state === 'planned') && alive) {
     return { ...base, verdict: 'in-progress', exitCode: 0, message: state === 'stopping' ? 'Stopping.' : 'Running.', next: null };

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { summarizeRun } from '../../src/state/summary.js';
 import { CorruptStatusFileError } from '../../src/state/files.js';
-import { RunDir } from '../../src/state/run-dir.js';
-import { RunFixture, deadPid } from '../helpers/runs.js';
+import { RunFixture, cli, deadPid } from '../helpers/runs.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -21,40 +20,6 @@ const T0 = Date.parse('2026-01-05T09:00:00.000Z');
 
 function tmpRoot(): string {
   return mkdtempSync(join(tmpdir(), 'dcl-status-'));
-}
-
-export type Cli = { code: number | null; stdout: string; stderr: string; json?: any };
-
-/** `node bin/run.js <args>` in a child process, HOME isolated. */
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<Cli> {
-  const home = mkdtempSync(join(tmpdir(), 'dcl-home-'));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/run.js'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, HOME: home, USERPROFILE: home, SF_DISABLE_TELEMETRY: 'true', SF_AUTOUPDATE_DISABLE: 'true', SF_DISABLE_AUTOUPDATE: 'true', FORCE_COLOR: '0', SF_DATACLOUD_LOAD_DIR: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`timed out: ${args.join(' ')}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      let json: unknown;
-      if (args.includes('--json')) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = undefined;
-        }
-      }
-      resolve({ code, stdout, stderr, json });
-    });
-  });
 }
 
 /** 2 partitions × 2,000 rows, all loaded in 4 jobs over 100 s. */
@@ -347,4 +312,3 @@ describe('status: the command (node bin/run.js datacloud load status)', function
   });
 });
 
-export { statusSchema, tmpRoot, cleanRun, partialRun, T0, RunDir };

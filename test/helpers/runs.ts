@@ -4,8 +4,9 @@
  * job-log records for whole jobs, failure records, heartbeats.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../../src/state/files.js';
 import { RunDir } from '../../src/state/run-dir.js';
 import type { FailureRecord, JobKind, LoadDefinition, PacingSettings, RunManifest, RunState } from '../../src/state/types.js';
@@ -206,4 +207,51 @@ export async function deadPid(): Promise<number> {
   const pid = child.pid!;
   await new Promise((r) => child.once('exit', r));
   return pid;
+}
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export type Cli = { code: number | null; stdout: string; stderr: string; json?: any };
+
+/** `node bin/run.js <args>` in a child process with an isolated HOME; parses stdout with --json. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Cli> {
+  const home = mkdtempSync(join(tmpdir(), 'dcl-home-'));
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/run.js'), ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: {
+        ...process.env,
+        HOME: home,
+        USERPROFILE: home,
+        SF_DISABLE_TELEMETRY: 'true',
+        SF_AUTOUPDATE_DISABLE: 'true',
+        SF_DISABLE_AUTOUPDATE: 'true',
+        SF_USE_GENERIC_UNIX_KEYCHAIN: 'true',
+        FORCE_COLOR: '0',
+        SF_DATACLOUD_LOAD_DIR: '',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out: ${args.join(' ')}\n${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      let json: unknown;
+      if (args.includes('--json')) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = undefined;
+        }
+      }
+      resolvePromise({ code, stdout, stderr, json });
+    });
+  });
 }
