@@ -12,6 +12,10 @@ import Ajv from 'ajv';
 import { summarizeRun } from '../../src/state/summary.js';
 import { CorruptStatusFileError } from '../../src/state/files.js';
 import { RunFixture, cli, deadPid } from '../helpers/runs.js';
+import { RunDir } from '../../src/state/run-dir.js';
+import { startEmulator, type Emulator } from '../emulator/server.js';
+import { datasetConfig, generateDataset } from '../emulator/dataset.js';
+import { loginToEmulator, runPlugin, spawnPlugin, type OrgHome } from '../helpers/plugin.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -312,3 +316,76 @@ describe('status: the command (node bin/run.js datacloud load status)', function
   });
 });
 
+
+describe('status while start runs (the engine against the emulator)', function () {
+  this.timeout(600_000);
+  let emu: Emulator;
+  let org: OrgHome;
+
+  before(async () => {
+    const ds = generateDataset({ rows: 20_000, parents: 400, seed: 5, shuffle: true });
+    emu = await startEmulator({ timeScale: 50, ...datasetConfig(ds) });
+    org = await loginToEmulator(emu);
+  });
+  after(async () => emu?.close());
+
+  it('reads status --json 20 times in a row during a load: each valid JSON matching the schema, never crashed; the end matches start', async () => {
+    emu.configure({ bulk: { rowRules: [{ name: 'v', code: 'FIELD_CUSTOM_VALIDATION_EXCEPTION', message: 'Amount must be reviewed', rate: 0.005 }] } });
+    const def = join(org.home, 'live.json');
+    writeFileSync(
+      def,
+      JSON.stringify({
+        version: 1,
+        name: 'status-live',
+        source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
+        target: {
+          object: 'Opportunity',
+          externalIdField: 'External_ID__c',
+          mapping: { ExternalId__c: 'External_ID__c', Name__c: 'Name', StageName__c: 'StageName', CloseDate__c: 'CloseDate', Amount__c: 'Amount', AccountExternalId__c: 'Account.External_ID__c' },
+        },
+        pacing: { partitions: 2, rowsPerJob: 500, delaySeconds: [0.4, 0.6], pollSeconds: [0.05, 0.2], retryDelaysSeconds: [0.1, 0.2] },
+      })
+    );
+    const child = spawnPlugin(['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', def, '--json'], org);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('close', r));
+    try {
+      const t0 = Date.now();
+      while (RunDir.list(org.runsDir).length === 0) {
+        if (Date.now() - t0 > 60_000) throw new Error(`no run directory appeared\n${stderr.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const states: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await runPlugin(['datacloud', 'load', 'status', '--json'], org);
+        expect(res.json, `read ${i}: ${res.stdout.slice(0, 500)} ${res.stderr.slice(-1000)}`).to.not.equal(undefined);
+        expect(statusSchema(res.json.result), `read ${i}: ${JSON.stringify(statusSchema.errors)}`).to.equal(true);
+        const s = res.json.result;
+        states.push(s.state);
+        expect(s.state, `read ${i}`).to.not.equal('crashed');
+        expect([0, 2]).to.include(res.code);
+        expect(s.totals.loaded + s.totals.failed + s.totals.pending).to.equal(s.totals.sourceRows);
+      }
+      if (process.env.DEBUG_STATUS_TEST) console.log(states.join(','));
+      expect(states.filter((s) => s === 'running').length, states.join(',')).to.be.greaterThan(5);
+    } finally {
+      await exited;
+    }
+    const start = JSON.parse(stdout).result;
+    const final = await runPlugin(['datacloud', 'load', 'status', '--json', '--run-id', start.runId], org);
+    expect(statusSchema(final.json.result)).to.equal(true);
+    const s = final.json.result;
+    expect(s.state).to.equal(start.state);
+    expect(s.totals.loaded).to.equal(start.totals.loaded);
+    expect(s.totals.failed).to.equal(start.totals.failed);
+    expect(s.totals.retriedRows).to.equal(start.totals.retried);
+    expect(s.jobs.total).to.equal(start.totals.jobs);
+    expect(s.apiCalls).to.equal(start.totals.apiCalls);
+    const codes = Object.values(s.failuresByCode as Record<string, { count: number }>).reduce((n, g) => n + g.count, 0);
+    expect(codes).to.equal(s.totals.failed);
+    expect(final.code).to.equal(s.totals.failed > 0 ? 2 : 0);
+  });
+});
