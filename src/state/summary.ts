@@ -191,7 +191,7 @@ export function summarizeRun(run: RunDir, opts: SummarizeOptions = {}): RunStatu
   return readRun(run, opts).status;
 }
 
-type SeqFold = { partition: number; kind: string; retry: boolean; created: boolean; live: boolean; result: boolean };
+type SeqFold = { partition: number; kind: string; retry: boolean; created: boolean; live: boolean; result: boolean; jobId?: string };
 
 /** The status and the job results as points in time (for report's throughput charts). */
 export function readRun(run: RunDir, opts: SummarizeOptions = {}): { status: RunStatus; points: ResultPoint[] } {
@@ -259,10 +259,12 @@ export function readRun(run: RunDir, opts: SummarizeOptions = {}): { status: Run
         if (p) p.jobs++;
       }
       st.live = true;
+      st.jobId = rec.jobId;
     } else if (rec.t === 'closed') {
       // still live
     } else if (rec.t === 'aborted') {
-      st.live = false;
+      // An abort of an older org job of this seq does not end the newer one.
+      if (rec.jobId === st.jobId || !rec.jobId) st.live = false;
     } else if (rec.t === 'result' && !st.result) {
       st.result = true;
       st.live = false;

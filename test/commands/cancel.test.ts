@@ -124,7 +124,7 @@ describe('cancel', function () {
       f.run.updateManifest((m) => ({ ...m, org: { username: org.username, instanceUrl: emu.url, apiVersion: '64.0' } }));
       f.session('start', 0);
       f.job({ partition: 0, rows: 1000, at: 30 });
-      const create = (): string => emu.bulk.createJob({ object: 'Opportunity', operation: 'upsert', externalIdFieldName: 'External_ID__c', contentType: 'CSV' }, '64.0').id;
+      const create = (): string => emu.bulk.createJob({ object: 'Opportunity', operation: 'upsert', externalIdFieldName: 'External_ID__c', contentType: 'CSV' }, '64.0').id as string;
       const open1 = create();
       const open2 = create();
       const at = f.iso(40);
@@ -150,7 +150,7 @@ describe('cancel', function () {
       const f = new RunFixture(org.runsDir, { runId: 'run-other-org', partitionRows: [100], start: T0 });
       f.run.updateManifest((m) => ({ ...m, org: { username: 'someone@else.example', orgId: '00D000000000099AAA', apiVersion: '64.0' } }));
       f.session('start', 0);
-      const id = emu.bulk.createJob({ object: 'Opportunity', operation: 'upsert', externalIdFieldName: 'External_ID__c', contentType: 'CSV' }, '64.0').id;
+      const id = emu.bulk.createJob({ object: 'Opportunity', operation: 'upsert', externalIdFieldName: 'External_ID__c', contentType: 'CSV' }, '64.0').id as string;
       f.run.appendJobLog({ t: 'planned', at: f.iso(1), seq: 1, kind: 'load', partition: 0, rows: 1, freshRows: 1, retryRows: 0 }, { t: 'created', at: f.iso(1), seq: 1, jobId: id });
       f.heartbeat(await deadPid(), 2);
       const res = await runPlugin(['datacloud', 'load', 'cancel', '--target-org', 'emu', '--run-id', 'run-other-org', '--json'], org);

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { summarizeRun } from '../../src/state/summary.js';
 import { CorruptStatusFileError } from '../../src/state/files.js';
 import { RunFixture, cli, deadPid } from '../helpers/runs.js';
@@ -116,7 +116,8 @@ describe('status: summarizeRun (the fold of a run directory)', () => {
     f.job({ partition: 0, rows: 1000, at: 60 });
     f.job({ partition: 1, rows: 1000, at: 100 });
     const open = f.job({ partition: 0, rows: 1000, at: 118, stopAfter: 'closed' });
-    f.run.appendJobLog({ t: 'aborted', at: f.iso(118.5), seq: open, jobId: 'a' }, { t: 'created', at: f.iso(119), seq: open, jobId: 'b' });
+    const oldJob = f.run.readJobLog().filter((r) => r.t === 'created' && r.seq === open).at(-1) as { jobId: string };
+    f.run.appendJobLog({ t: 'aborted', at: f.iso(118.5), seq: open, jobId: oldJob.jobId, reason: 'resume' }, { t: 'created', at: f.iso(119), seq: open, jobId: 'b' });
     f.job({ partition: 1, rows: 1000, at: 119, stopAfter: 'created' });
     f.job({ partition: 1, rows: 1000, at: 119, stopAfter: 'planned' });
     f.heartbeat(process.pid, 119);
