@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { RunFixture, ROOT, cli, deadPid } from '../helpers/runs.js';
 import { startEmulator, type Emulator } from '../emulator/server.js';
 import { datasetConfig, generateDataset } from '../emulator/dataset.js';
-import { loginToEmulator, runPlugin, type OrgHome } from '../helpers/plugin.js';
+import { loginToEmulator, runPlugin, spawnPlugin, type OrgHome } from '../helpers/plugin.js';
+import { writeFileSync } from 'node:fs';
+import { RunDir } from '../../src/state/run-dir.js';
 
 const T0 = Date.parse('2026-01-05T09:00:00.000Z');
 
@@ -110,7 +112,7 @@ describe('cancel', function () {
     expect(unknown.json.name).to.equal('UnknownRunIdError');
   });
 
-  describe('no runner alive, with --target-org (the emulator)', () => {
+  describe('with the emulator\'s org', () => {
     let emu: Emulator;
     let org: OrgHome;
     before(async () => {
@@ -119,7 +121,7 @@ describe('cancel', function () {
     });
     after(async () => emu?.close());
 
-    it('aborts the run\'s open Bulk jobs in the org, records them, and marks the run cancelled', async () => {
+    it('no runner alive, --target-org: aborts the run\'s open Bulk jobs in the org, records them, and marks the run cancelled', async () => {
       const f = new RunFixture(org.runsDir, { runId: 'run-org', partitionRows: [3000], start: T0 });
       f.run.updateManifest((m) => ({ ...m, org: { username: org.username, instanceUrl: emu.url, apiVersion: '64.0' } }));
       f.session('start', 0);
@@ -144,6 +146,37 @@ describe('cancel', function () {
       const aborted = f.run.readJobLog().filter((r) => r.t === 'aborted');
       expect(aborted.map((r) => r.t === 'aborted' && r.jobId)).to.deep.equal([open1, open2]);
       expect(f.run.readManifest().state).to.equal('cancelled');
+    });
+
+    it('cancels a real start in another process: the engine stops, aborts its open jobs, the run is cancelled and resumable', async () => {
+      const def = join(org.home, 'cancel-live.json');
+      writeFileSync(def, JSON.stringify({
+        version: 1,
+        source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
+        target: { object: 'Opportunity', externalIdField: 'External_ID__c', mapping: { ExternalId__c: 'External_ID__c', Name__c: 'Name', AccountExternalId__c: 'Account.External_ID__c' } },
+        pacing: { partitions: 1, rowsPerJob: 10, delaySeconds: [1, 1], pollSeconds: [0.05, 0.2] },
+      }));
+      const before = new Set(RunDir.list(org.runsDir));
+      const child = spawnPlugin(['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', def, '--json'], org);
+      let stdout = '';
+      child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('close', r));
+      let runId: string | undefined;
+      const t0 = Date.now();
+      while (!runId || !new RunDir(join(org.runsDir, runId), runId).readJobLog().some((r) => r.t === 'result')) {
+        if (Date.now() - t0 > 60_000) throw new Error('start did not get going');
+        runId ??= RunDir.list(org.runsDir).find((id) => !before.has(id));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const res = await runPlugin(['datacloud', 'load', 'cancel', '--run-id', runId, '--json'], org);
+      expect(res.code, res.stderr).to.equal(0);
+      expect(res.json.result).to.include({ previousState: 'running', state: 'cancelled', cancelledBy: 'runner' });
+      expect(await exited).to.equal(3);
+      expect(JSON.parse(stdout).result.state).to.equal('cancelled');
+      const status = await runPlugin(['datacloud', 'load', 'status', '--run-id', runId, '--json'], org);
+      expect(status.code).to.equal(3);
+      expect(status.json.result.jobs.inFlight).to.equal(0);
+      expect(status.json.result.health.next).to.equal(`sf datacloud load resume --run-id ${runId}`);
     });
 
     it('refuses an org that is not the run\'s', async () => {
