@@ -15,7 +15,7 @@ export type LoadRunResult = {
   elapsedSeconds: number;
   partitions: number;
   files: { manifest: string; jobLog: string; failures: string; events: string };
-  error?: { name: string; message: string };
+  error?: { name: string; message: string; actions: string[] };
   next?: string;
 };
 
@@ -36,7 +36,7 @@ export function runResult(run: RunDir, outcome: EngineOutcome): LoadRunResult {
     elapsedSeconds: Math.round(s.elapsedSeconds * 10) / 10,
     partitions: s.partitions.length,
     files: { manifest: run.manifestFile, jobLog: run.jobLogFile, failures: run.failuresFile, events: run.eventsFile },
-    ...(outcome.error ? { error: { name: outcome.error.code, message: outcome.error.message } } : {}),
+    ...(outcome.error ? { error: { name: outcome.error.code, message: outcome.error.message, actions: outcome.error.actions } } : {}),
     ...(next ? { next } : {}),
   };
 }
@@ -46,9 +46,14 @@ export function exitCodeFor(r: LoadRunResult): number {
   return 3;
 }
 
-/** Ctrl-C once: stop cleanly. Twice: leave now (the files are consistent either way). */
+/**
+ * Ctrl-C (or SIGTERM) once: stop cleanly. Twice: leave now (the files are consistent either
+ * way). SfCommand's own handlers exit at once with 130, so they are set aside meanwhile.
+ */
 export function interruptController(onFirst: () => void): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const saved = new Map(signals.map((s) => [s, process.listeners(s)] as const));
   let count = 0;
   const handler = (): void => {
     count++;
@@ -59,13 +64,17 @@ export function interruptController(onFirst: () => void): { signal: AbortSignal;
       process.exit(130);
     }
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  for (const s of signals) {
+    process.removeAllListeners(s);
+    process.on(s, handler);
+  }
   return {
     signal: ac.signal,
     dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
+      for (const s of signals) {
+        process.off(s, handler);
+        for (const l of saved.get(s) ?? []) process.on(s, l as NodeJS.SignalsListener);
+      }
     },
   };
 }

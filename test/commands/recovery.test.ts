@@ -1,0 +1,185 @@
+/*
+ * Finishing and recovering loads through the plugin's own commands against the emulator:
+ * Ctrl-C and resume, retry-failures (twice), a job that fails at job level, the circuit
+ * breaker, an expired session, and a quote in a key.
+ */
+import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { startEmulator, type Emulator } from '../emulator/server.js';
+import { generateDataset, datasetConfig } from '../emulator/dataset.js';
+import { loginToEmulator, runPlugin, spawnPlugin, ROOT, type OrgHome } from '../helpers/plugin.js';
+import { RunDir } from '../../src/state/run-dir.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const startSchema = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas/start.json'), 'utf8')));
+const ROWS = 20_000;
+
+describe('recovering and finishing loads', function () {
+  this.timeout(600_000);
+  let emu: Emulator;
+  let org: OrgHome;
+  const ds = generateDataset({ rows: ROWS, parents: 400, seed: 3, shuffle: true });
+  // A key with a quote in it: it must survive SQL quoting on the way back (retry-failures).
+  ds.table.rows.push({ ...ds.table.rows[0], ExternalId__c: "externalOpp'O''Brien\"", AccountExternalId__c: ds.table.rows[0].AccountExternalId__c });
+  const total = ROWS + 1;
+
+  function definition(name: string, pacing: Record<string, unknown> = {}): string {
+    const file = join(org.home, `${name}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
+        target: {
+          object: 'Opportunity',
+          externalIdField: 'External_ID__c',
+          mapping: { ExternalId__c: 'External_ID__c', Name__c: 'Name', StageName__c: 'StageName', Amount__c: 'Amount', AccountExternalId__c: 'Account.External_ID__c' },
+        },
+        pacing: { partitions: 2, rowsPerJob: 4_000, pollSeconds: [0.05, 0.3], retryDelaysSeconds: [0.1, 0.2], ...pacing },
+      })
+    );
+    return file;
+  }
+  const start = (def: string): Promise<Awaited<ReturnType<typeof runPlugin>>> => runPlugin(['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', def, '--json'], org);
+  const resume = (runId: string): Promise<Awaited<ReturnType<typeof runPlugin>>> => runPlugin(['datacloud', 'load', 'resume', '--target-org', 'emu', '--run-id', runId, '--json'], org);
+
+  before(async () => {
+    emu = await startEmulator({ timeScale: 200, ...datasetConfig(ds) });
+    org = await loginToEmulator(emu);
+  });
+  after(async () => emu?.close());
+  beforeEach(() => {
+    emu.target.clear();
+    emu.configure({ bulk: { rowRules: [], jobFailures: [] }, auth: { sessionExpiresAfter: undefined } });
+  });
+
+  it('Ctrl-C stops cleanly (exit 3, says how to resume); resume finishes the load', async () => {
+    const child = spawnPlugin(['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', definition('ctrlc', { rowsPerJob: 1_000 }), '--json'], org);
+    let stdout = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    const runId = await until(() => RunDir.list(org.runsDir).at(-1));
+    const run = new RunDir(join(org.runsDir, runId), runId);
+    await until(() => (run.readJobLog().some((x) => x.t === 'result') ? true : undefined));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('close', r));
+    expect(code).to.equal(3);
+    const out = JSON.parse(stdout);
+    expect(out.result.state).to.equal('stopped');
+    expect(out.result.next).to.equal(`sf datacloud load resume --run-id ${runId}`);
+    expect(out.result.totals.loaded).to.be.lessThan(total);
+    expect(run.readManifest().state).to.equal('stopped');
+
+    const res = await resume(runId);
+    expect(res.code, res.stderr.slice(-2000)).to.equal(0);
+    expect(res.json.result.totals.loaded).to.equal(total);
+    expect(emu.target.summary('Opportunity').rows).to.equal(total);
+  });
+
+  it('retry-failures with the rule lifted brings the run to 100 %; a second run changes nothing', async () => {
+    emu.configure({
+      bulk: {
+        rowRules: [
+          { name: 'v', code: 'FIELD_CUSTOM_VALIDATION_EXCEPTION', message: 'Amount is too high', fields: ['Amount'], rate: 0.02 },
+          { name: 'quote', code: 'FIELD_CUSTOM_VALIDATION_EXCEPTION', message: 'Name has a quote', match: { field: 'External_ID__c', regex: "'" } },
+        ],
+      },
+    });
+    const first = await start(definition('retry'));
+    expect(first.code, first.stderr.slice(-2000)).to.equal(2);
+    const runId = first.json.result.runId;
+    const failed = first.json.result.totals.failed;
+    expect(failed).to.be.greaterThan(100);
+    expect(emu.target.get('Opportunity', "externalOpp'O''Brien\"")).to.equal(undefined);
+
+    emu.configure({ bulk: { rowRules: [] } });
+    const again = await runPlugin(['datacloud', 'load', 'retry-failures', '--target-org', 'emu', '--run-id', runId, '--json'], org);
+    expect(again.code, again.stderr.slice(-2000)).to.equal(0);
+    expect(startSchema(again.json.result), JSON.stringify(startSchema.errors)).to.equal(true);
+    expect(again.json.result.selected).to.equal(failed);
+    expect(again.json.result.totals.loaded).to.equal(total);
+    expect(again.json.result.totals.failed).to.equal(0);
+    expect(emu.target.summary('Opportunity').rows).to.equal(total);
+    expect(emu.target.get('Opportunity', "externalOpp'O''Brien\"")).to.not.equal(undefined);
+
+    const writes = emu.target.summary('Opportunity').writes;
+    const third = await runPlugin(['datacloud', 'load', 'retry-failures', '--target-org', 'emu', '--run-id', runId, '--json'], org);
+    expect(third.code).to.equal(0);
+    expect(third.json.result.selected).to.equal(0);
+    expect(third.json.result.totals.loaded).to.equal(total);
+    expect(emu.target.summary('Opportunity').writes).to.equal(writes);
+  });
+
+  it('retry-failures --error-code --use-stored-rows retries only those rows, from the failure file', async () => {
+    emu.configure({
+      bulk: {
+        rowRules: [
+          { name: 'a', code: 'FIELD_CUSTOM_VALIDATION_EXCEPTION', message: 'A', rate: 0.01 },
+          { name: 'b', code: 'DUPLICATE_VALUE', message: 'duplicate value found: Name duplicates value on record with id: 006000000000001', rate: 0.01 },
+        ],
+      },
+    });
+    const first = await start(definition('codes'));
+    const runId = first.json.result.runId;
+    const dupes = new RunDir(join(org.runsDir, runId), runId).readFailures().filter((f) => f.status === 'failed' && f.code === 'DUPLICATE_VALUE').length;
+    emu.configure({ bulk: { rowRules: [] } });
+    const res = await runPlugin(['datacloud', 'load', 'retry-failures', '--target-org', 'emu', '--run-id', runId, '--error-code', 'DUPLICATE_VALUE', '--use-stored-rows', '--json'], org);
+    expect(res.code).to.equal(2);
+    expect(res.json.result.selected).to.equal(dupes);
+    expect(res.json.result.totals.failed).to.equal(first.json.result.totals.failed - dupes);
+  });
+
+  it('a job that fails at job level stops the run with the reason and keeps its rows for resume', async () => {
+    emu.configure({ bulk: { jobFailures: [{ jobNumbers: [emu.bulk.inspectJobs().length + 2], errorMessage: 'InvalidBatch : Field name not found : Amount' }] } });
+    const res = await start(definition('joblevel'));
+    expect(res.code).to.equal(3);
+    expect(res.json.result.state).to.equal('failed');
+    expect(res.json.result.error.name).to.equal('JobFailed');
+    expect(res.json.result.error.message).to.match(/InvalidBatch : Field name not found : Amount/);
+    expect(res.json.result.error.actions.join(' ')).to.match(/resume/);
+    emu.configure({ bulk: { jobFailures: [] } });
+    const done = await resume(res.json.result.runId);
+    expect(done.code, done.stderr.slice(-2000)).to.equal(0);
+    expect(done.json.result.totals.loaded).to.equal(total);
+  });
+
+  it('the circuit breaker stops a run whose every row fails for the same reason', async () => {
+    emu.configure({ bulk: { rowRules: [{ name: 'req', code: 'REQUIRED_FIELD_MISSING', message: 'Required fields are missing: [CloseDate]', fields: ['CloseDate'], rate: 1 }] } });
+    const res = await start(definition('breaker', { rowsPerJob: 500, partitions: 1 }));
+    expect(res.code).to.equal(3);
+    expect(res.json.result.error.name).to.equal('CircuitBreakerOpen');
+    expect(res.json.result.error.message).to.match(/REQUIRED_FIELD_MISSING/);
+    expect(res.json.result.totals.jobs).to.be.at.most(4);
+  });
+
+  it('an expired session stops the run with a login action; resume after login finishes it', async () => {
+    emu.configure({ auth: { sessionExpiresAfter: emu.authenticatedCalls + 40 } });
+    const res = await start(definition('session', { rowsPerJob: 1_000 }));
+    expect(res.code).to.equal(3);
+    expect(res.json.result.error.name).to.equal('SessionExpired');
+    expect(res.json.result.error.actions.join(' ')).to.match(/sf org login/);
+    expect(res.stdout + res.stderr).to.not.contain(emu.token);
+    emu.configure({ auth: { sessionExpiresAfter: undefined } });
+    emu.authenticatedCalls = 0;
+    const done = await resume(res.json.result.runId);
+    expect(done.code, done.stderr.slice(-2000)).to.equal(0);
+    expect(done.json.result.totals.loaded).to.equal(total);
+    expect(emu.target.summary('Opportunity').rows).to.equal(total);
+  });
+});
+
+async function until<T>(fn: () => T | undefined, timeoutMs = 120_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    let v: T | undefined;
+    try {
+      v = fn();
+    } catch {
+      v = undefined;
+    }
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
