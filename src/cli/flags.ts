@@ -6,8 +6,7 @@ import { Flags } from '@salesforce/sf-plugins-core';
 import { SfError } from '@salesforce/core';
 import { LoadError } from '../engine/errors.js';
 import { readDefinitionFile, resolveDefinition, parseMapping } from '../engine/definition.js';
-import { CorruptStatusFileError } from '../state/files.js';
-import { NoRunsError, RunNotFoundError, RunDir, runsRoot } from '../state/run-dir.js';
+import { runFileError } from './run-errors.js';
 import type { LoadDefinition } from '../state/types.js';
 
 export const orgFlags = {
@@ -70,31 +69,12 @@ export function definitionFromFlags(f: DefinitionFlagValues): LoadDefinition {
   });
 }
 
-/** Turn what the engine and state layers throw into SfErrors with actions. */
-export function toSfError(err: unknown, runsDir?: string): Error {
-  if (err instanceof SfError) return err;
+/** Turn what the engine and state layers throw into SfErrors (name `<Code>Error`) with actions. */
+export function toSfError(err: unknown): Error {
   if (err instanceof LoadError) {
-    const sfErr = new SfError(err.message, err.code, err.actions);
+    const sfErr = new SfError(err.message, `${err.code}Error`, err.actions);
     if (err.data) sfErr.setData(err.data as Parameters<SfError['setData']>[0]);
     return sfErr;
   }
-  if (err instanceof NoRunsError) {
-    return new SfError(`No runs yet in ${err.root}.`, 'NoRuns', [
-      'Start one with "sf datacloud load start --target-org <org> --definition <file>".',
-      'Or point to another folder with --runs-dir or $SF_DATACLOUD_LOAD_DIR.',
-    ]);
-  }
-  if (err instanceof RunNotFoundError) {
-    const ids = RunDir.list(runsRoot(runsDir)).slice(-10);
-    return new SfError(`There is no run "${err.runId}" in ${err.root}.`, 'UnknownRunId', [
-      ids.length ? `Runs there: ${ids.join(', ')}.` : 'There are no runs there yet.',
-      'Omit --run-id to use the latest run.',
-    ]);
-  }
-  if (err instanceof CorruptStatusFileError) {
-    return new SfError(`A status file is damaged: ${err.message}.`, 'CorruptStatusFile', [
-      'Nothing was changed. Move the damaged file aside and run "sf datacloud load resume": the job log and the org are asked again.',
-    ]);
-  }
-  return err instanceof Error ? err : new Error(String(err));
+  return runFileError(err);
 }

@@ -36,7 +36,7 @@ export function runResult(run: RunDir, outcome: EngineOutcome): LoadRunResult {
     elapsedSeconds: Math.round(s.elapsedSeconds * 10) / 10,
     partitions: s.partitions.length,
     files: { manifest: run.manifestFile, jobLog: run.jobLogFile, failures: run.failuresFile, events: run.eventsFile },
-    ...(outcome.error ? { error: { name: outcome.error.code, message: outcome.error.message, actions: outcome.error.actions } } : {}),
+    ...(outcome.error ? { error: { name: `${outcome.error.code}Error`, message: outcome.error.message, actions: outcome.error.actions } } : {}),
     ...(next ? { next } : {}),
   };
 }

@@ -207,7 +207,7 @@ describe('sf datacloud load plan/start/resume against the emulator', function ()
         expect(res.code).to.equal(1);
         expect(res.json?.message ?? res.stderr, res.stdout + res.stderr).to.match(c.error);
         if (c.code) {
-          expect(res.json.name).to.equal(`${c.code}`);
+          expect(res.json.name).to.equal(`${c.code}Error`);
           expect(res.json.actions?.length ?? 0).to.be.greaterThan(0);
         }
         expect(res.stdout + res.stderr).to.not.contain(emu.token);
@@ -225,7 +225,7 @@ describe('sf datacloud load plan/start/resume against the emulator', function ()
       try {
         const res = await runPlugin(['datacloud', 'load', 'plan', '--target-org', 'emu', '--definition', writeDefinition(org, 'np'), '--json'], org);
         expect(res.code).to.equal(1);
-        expect(res.json.name).to.equal('DataCloudNotProvisioned');
+        expect(res.json.name).to.equal('DataCloudNotProvisionedError');
         expect(res.json.message).to.match(/CDP tenant ID/);
       } finally {
         emu.configure({ dataCloud: { provisioned: true } });

@@ -135,7 +135,7 @@ describe('recovering and finishing loads', function () {
     const res = await start(definition('joblevel'));
     expect(res.code).to.equal(3);
     expect(res.json.result.state).to.equal('failed');
-    expect(res.json.result.error.name).to.equal('JobFailed');
+    expect(res.json.result.error.name).to.equal('JobFailedError');
     expect(res.json.result.error.message).to.match(/InvalidBatch : Field name not found : Amount/);
     expect(res.json.result.error.actions.join(' ')).to.match(/resume/);
     emu.configure({ bulk: { jobFailures: [] } });
@@ -148,7 +148,7 @@ describe('recovering and finishing loads', function () {
     emu.configure({ bulk: { rowRules: [{ name: 'req', code: 'REQUIRED_FIELD_MISSING', message: 'Required fields are missing: [CloseDate]', fields: ['CloseDate'], rate: 1 }] } });
     const res = await start(definition('breaker', { rowsPerJob: 500, partitions: 1 }));
     expect(res.code).to.equal(3);
-    expect(res.json.result.error.name).to.equal('CircuitBreakerOpen');
+    expect(res.json.result.error.name).to.equal('CircuitBreakerOpenError');
     expect(res.json.result.error.message).to.match(/REQUIRED_FIELD_MISSING/);
     expect(res.json.result.totals.jobs).to.be.at.most(4);
   });
@@ -157,7 +157,7 @@ describe('recovering and finishing loads', function () {
     emu.configure({ auth: { sessionExpiresAfter: emu.authenticatedCalls + 40 } });
     const res = await start(definition('session', { rowsPerJob: 1_000 }));
     expect(res.code).to.equal(3);
-    expect(res.json.result.error.name).to.equal('SessionExpired');
+    expect(res.json.result.error.name).to.equal('SessionExpiredError');
     expect(res.json.result.error.actions.join(' ')).to.match(/sf org login/);
     expect(res.stdout + res.stderr).to.not.contain(emu.token);
     emu.configure({ auth: { sessionExpiresAfter: undefined } });

@@ -5,7 +5,7 @@ import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { RunDir, runsRoot } from '../../../state/run-dir.js';
 import { summarizeRun, type RunStatusState } from '../../../state/summary.js';
 import type { JobLogRecord, RunManifest } from '../../../state/types.js';
-import { runFileError } from '../../../report/errors.js';
+import { runFileError } from '../../../cli/run-errors.js';
 import { BulkIngestClient } from '../../../sink/bulk-client.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);

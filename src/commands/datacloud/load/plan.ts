@@ -2,6 +2,7 @@ import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
 import { planLoad } from '../../../engine/load.js';
 import { definitionFlags, definitionFromFlags, orgFlags, toSfError } from '../../../cli/flags.js';
+import { parseExit1 } from '../../../cli/run-errors.js';
 import type { LoadDefinition, LoadPlan } from '../../../state/types.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -16,7 +17,7 @@ export default class LoadPlanCommand extends SfCommand<LoadPlanResult> {
   public static readonly flags = { ...orgFlags, ...definitionFlags };
 
   public async run(): Promise<LoadPlanResult> {
-    const { flags } = await this.parse(LoadPlanCommand);
+    const { flags } = await parseExit1(this.parse(LoadPlanCommand));
     try {
       const definition = definitionFromFlags(flags);
       const conn = flags['target-org'].getConnection(flags['api-version']);

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Messages } from '@salesforce/core';
 import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { NoRunsError, RunDir, runsRoot } from '../../../state/run-dir.js';
-import { runFileError } from '../../../report/errors.js';
+import { runFileError } from '../../../cli/run-errors.js';
 import { buildReport, reportRun, type ReportFormat, type ReportResult } from '../../../report/model.js';
 import { renderHtml } from '../../../report/html.js';
 import { renderMarkdown, renderText } from '../../../report/text.js';

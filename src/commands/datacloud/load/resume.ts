@@ -3,6 +3,7 @@ import { SfCommand } from '@salesforce/sf-plugins-core';
 import { resumeLoad } from '../../../engine/load.js';
 import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -16,7 +17,7 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
   public static readonly flags = { ...orgFlags, ...runIdFlag, ...runsDirFlag };
 
   public async run(): Promise<LoadRunResult> {
-    const { flags } = await this.parse(LoadResume);
+    const { flags } = await parseExit1(this.parse(LoadResume));
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
     try {
@@ -39,7 +40,7 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
       return result;
     } catch (err) {
       progress?.stop(false);
-      throw toSfError(err, flags['runs-dir']);
+      throw toSfError(err);
     } finally {
       interrupt.dispose();
     }

@@ -3,6 +3,7 @@ import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { retryFailures } from '../../../engine/load.js';
 import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -24,7 +25,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
   };
 
   public async run(): Promise<RetryFailuresResult> {
-    const { flags } = await this.parse(LoadRetryFailures);
+    const { flags } = await parseExit1(this.parse(LoadRetryFailures));
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
     try {
@@ -48,7 +49,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
       return result;
     } catch (err) {
       progress?.stop(false);
-      throw toSfError(err, flags['runs-dir']);
+      throw toSfError(err);
     } finally {
       interrupt.dispose();
     }

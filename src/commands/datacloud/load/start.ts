@@ -3,6 +3,7 @@ import { SfCommand } from '@salesforce/sf-plugins-core';
 import { startLoad } from '../../../engine/load.js';
 import { definitionFlags, definitionFromFlags, orgFlags, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -15,7 +16,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
   public static readonly flags = { ...orgFlags, ...definitionFlags, ...runsDirFlag };
 
   public async run(): Promise<LoadRunResult> {
-    const { flags } = await this.parse(LoadStart);
+    const { flags } = await parseExit1(this.parse(LoadStart));
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(messages.getMessage('info.stopping')));
     try {
@@ -40,7 +41,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
       return result;
     } catch (err) {
       progress?.stop(false);
-      throw toSfError(err, flags['runs-dir']);
+      throw toSfError(err);
     } finally {
       interrupt.dispose();
     }

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Messages, SfError } from '@salesforce/core';
+import { Messages } from '@salesforce/core';
 import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { RunDir, runsRoot } from '../../../state/run-dir.js';
 import { summarizeRun, type RunStatus } from '../../../state/summary.js';
-import { runFileError } from '../../../report/errors.js';
+import { parseExit1, runFileError } from '../../../cli/run-errors.js';
 import { duration, int, percent } from '../../../report/format.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -116,22 +116,6 @@ export default class LoadStatus extends SfCommand<LoadStatusResult> {
     this.log('');
     this.log(s.health.message);
     if (s.health.next) this.log(messages.getMessage('info.next', [s.health.next]));
-  }
-}
-
-/**
- * oclif exits 2 on a flag error; for status, 2 means "partial failure", so a usage
- * error exits 1 like every other command error.
- */
-export async function parseExit1<T>(parsing: Promise<T>): Promise<T> {
-  try {
-    return await parsing;
-  } catch (err) {
-    const e = err as Error & { oclif?: { exit?: number } };
-    const sf = SfError.wrap(e);
-    sf.exitCode = 1;
-    if (e.oclif) e.oclif.exit = 1;
-    throw sf;
   }
 }
 

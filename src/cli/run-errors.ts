@@ -11,6 +11,22 @@ import { NoRunsError, RunDir, RunNotFoundError } from '../state/run-dir.js';
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.status');
 
+/**
+ * oclif exits 2 on a flag error; here 2 means "finished with failed rows", so a usage
+ * error exits 1 like every other command error.
+ */
+export async function parseExit1<T>(parsing: Promise<T>): Promise<T> {
+  try {
+    return await parsing;
+  } catch (err) {
+    const e = err as Error & { oclif?: { exit?: number } };
+    const sf = SfError.wrap(e);
+    sf.exitCode = 1;
+    if (e.oclif) e.oclif.exit = 1;
+    throw sf;
+  }
+}
+
 export function runFileError(err: unknown): Error {
   if (err instanceof SfError) return err;
   if (err instanceof NoRunsError) return messages.createError('error.NoRuns', [err.root]);
