@@ -35,6 +35,8 @@ const { values } = parseArgs({
     'time-scale': { type: 'string', default: '100' },
     seed: { type: 'string', default: '7' },
     only: { type: 'string' },
+    /** JSON merged into the default profile's pacing, to measure alternatives (e.g. '{"rowsPerJob":5000}'). */
+    'default-pacing': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -80,7 +82,11 @@ const STRATEGIES: Strategy[] = [
     settings: '500/job, 20–30 s delay, 1.5 h stagger (scaled), retries after 2/5/10 s',
     pacing: { profile: 'seed', staggerSeconds: staggerFor(5_400), pollSeconds: SEED_POLL },
   },
-  { name: 'default', settings: 'our default profile', pacing: { profile: 'default', pollSeconds: [1, 10], retryDelaysSeconds: [5, 15, 45, 120] } },
+  {
+    name: 'default',
+    settings: 'our default profile',
+    pacing: { profile: 'default', pollSeconds: [1, 10], retryDelaysSeconds: [5, 15, 45, 120], ...(values['default-pacing'] ? (JSON.parse(values['default-pacing']) as Record<string, unknown>) : {}) },
+  },
   { name: 'plugin-data', settings: 'sf data upsert bulk, one CSV, one job', pluginData: true },
 ];
 
@@ -124,7 +130,7 @@ async function main(): Promise<void> {
     rows: ROWS,
     parents: ds.parentKeys.length,
     hotParents: ds.hotParents,
-    maxChildren: Math.max(...ds.childCounts),
+    maxChildren: ds.childCounts.reduce((m, c) => Math.max(m, c), 0),
     keysShuffledRelativeToParents: true,
     timeScale: SCALE,
     lockModel: new (await import('../test/emulator/server.js')).Emulator({}).config.bulk.lock,
@@ -202,6 +208,11 @@ async function runStrategy(ds: Dataset, s: Strategy): Promise<Row> {
     if (!r) throw new Error(`${s.name}: start failed\n${start.stderr.slice(-3000)}`);
     const firstJobs = new Set(emu.bulk.inspectJobs().map((j) => j.id));
     const stats = jobStats(emu, firstJobs);
+    if (process.env.BENCH_DEBUG) {
+      const js = emu.bulk.inspectJobs();
+      const t0 = Math.min(...js.map((j) => j.createdAt));
+      for (const j of js) log(`     ${j.id} rows ${j.rows} created +${((j.createdAt - t0) / 1000).toFixed(0)} upl +${(((j.uploadCompleteAt ?? 0) - t0) / 1000).toFixed(0)} pick +${(((j.firstPickupAt ?? 0) - t0) / 1000).toFixed(0)} done +${(((j.completedAt ?? 0) - t0) / 1000).toFixed(0)} lockFail ${j.lockFailures}`);
+    }
     const calls = apiCalls(emu, reqStart);
     const summary = emu.bulk.summary();
     log(`   start: ${r.state}, ${r.totals.loaded}/${r.totals.sourceRows} loaded, ${r.totals.failed} failed, ${stats.jobs} jobs, ${Math.round(stats.simulatedSeconds)} simulated s`);

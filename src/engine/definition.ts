@@ -19,7 +19,7 @@ export type DefinitionOverrides = {
   externalIdField?: string;
   mapping?: Record<string, string>;
   profile?: string;
-  rowsPerJob?: number;
+  rowsPerJob?: number | 'auto';
   partitions?: number;
   maxConcurrency?: number;
   staggerSeconds?: number;
@@ -159,8 +159,8 @@ function checkShape(def: LoadDefinition): void {
       throw new LoadError('InvalidPacing', `pacing.${name} must be a whole number of at least 1 (got ${JSON.stringify(v)}).`, ['Fix the value in the definition or flag.']);
     }
   };
-  positiveInt('rowsPerJob', p.rowsPerJob);
-  if (p.rowsPerJob > 150_000_000) positiveInt('rowsPerJob', -1);
+  if (p.rowsPerJob !== 'auto') positiveInt('rowsPerJob', p.rowsPerJob);
+  if (p.rowsPerJob !== 'auto' && p.rowsPerJob > 150_000_000) positiveInt('rowsPerJob', -1);
   if (p.partitions !== 'auto') positiveInt('partitions', p.partitions);
   positiveInt('maxAttempts', p.maxAttempts);
   positiveInt('maxConcurrency', p.maxConcurrency);

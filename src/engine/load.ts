@@ -43,6 +43,8 @@ export async function startLoad(conn: Connection, def: LoadDefinition, opts: Run
       ]);
     }
   }
+  // The run keeps the job size it was planned with, even if the profile's default changes.
+  def = { ...def, pacing: { ...def.pacing, rowsPerJob: plan.rowsPerJob } };
   const run = RunDir.create(runsRoot(opts.runsDir));
   const now = new Date().toISOString();
   const manifest: RunManifest = {

@@ -16,6 +16,8 @@ import { LoadError } from './errors.js';
 export const SKEW_THRESHOLD = 10_000;
 /** Rows per Bulk API internal batch. */
 export const INTERNAL_BATCH_ROWS = 10_000;
+/** Rows per transaction inside an internal batch. */
+export const CHUNK_ROWS = 200;
 
 export type TargetInfo = {
   describe: SObjectDescribe;
@@ -103,7 +105,8 @@ export async function buildPlan(conn: Connection, dc: DataCloudClient, def: Load
   if (p.partitionBy === 'parent' && !def.source.parentColumn) {
     warnings.push('No source.parentColumn: partitions are cut by key range, so children of one parent may sit in jobs that run at the same time. Name the parent column to avoid lock contention.');
   }
-  const wanted = p.partitions === 'auto' ? Math.max(1, Math.min(Math.ceil(totalRows / p.rowsPerJob), p.maxConcurrency * 4)) : p.partitions;
+  const rowsPerJob = p.rowsPerJob === 'auto' ? autoRowsPerJob(totalRows, p.maxConcurrency) : p.rowsPerJob;
+  const wanted = p.partitions === 'auto' ? Math.max(1, Math.ceil(totalRows / rowsPerJob)) : p.partitions;
 
   let partitions: PlanPartition[];
   const skewedParents: LoadPlan['skewedParents'] = [];
@@ -122,7 +125,7 @@ export async function buildPlan(conn: Connection, dc: DataCloudClient, def: Load
       ]);
     }
     for (const c of counts) if (c.rows > SKEW_THRESHOLD) skewedParents.push({ parent: c.parent!, rows: c.rows });
-    partitions = cutByParent(counts as Array<{ parent: KeyValue; rows: number }>, wanted, totalRows);
+    partitions = cutByParent(counts as Array<{ parent: KeyValue; rows: number }>, wanted, totalRows, p.partitions === 'auto' ? rowsPerJob : undefined);
   } else {
     partitions = await cutByKey(dc, def, totalRows, wanted);
   }
@@ -135,11 +138,11 @@ export async function buildPlan(conn: Connection, dc: DataCloudClient, def: Load
     );
   }
 
-  const jobs = partitions.reduce((n, part) => n + Math.ceil(part.rows / p.rowsPerJob), 0);
+  const jobs = partitions.reduce((n, part) => n + Math.ceil(part.rows / rowsPerJob), 0);
   const internalBatches = partitions.reduce((n, part) => {
-    const full = Math.floor(part.rows / p.rowsPerJob);
-    const rest = part.rows % p.rowsPerJob;
-    return n + full * Math.ceil(p.rowsPerJob / INTERNAL_BATCH_ROWS) + (rest ? Math.ceil(rest / INTERNAL_BATCH_ROWS) : 0);
+    const full = Math.floor(part.rows / rowsPerJob);
+    const rest = part.rows % rowsPerJob;
+    return n + full * Math.ceil(rowsPerJob / INTERNAL_BATCH_ROWS) + (rest ? Math.ceil(rest / INTERNAL_BATCH_ROWS) : 0);
   }, 0);
   // create + upload + close + ~4 polls + 2-3 result downloads per job, plus the source pages.
   const apiCalls = jobs * 10 + jobs * 2;
@@ -157,6 +160,7 @@ export async function buildPlan(conn: Connection, dc: DataCloudClient, def: Load
   return {
     createdAt: new Date().toISOString(),
     totalRows,
+    rowsPerJob,
     keyColumns: byParent ? [def.source.parentColumn!, def.source.keyColumn] : [def.source.keyColumn],
     partitionColumn: byParent ? def.source.parentColumn! : def.source.keyColumn,
     partitions,
@@ -167,21 +171,40 @@ export async function buildPlan(conn: Connection, dc: DataCloudClient, def: Load
   };
 }
 
-/** Greedy cut at parent boundaries into about `wanted` partitions of similar size. */
-export function cutByParent(counts: Array<{ parent: KeyValue; rows: number }>, wanted: number, total: number): PlanPartition[] {
-  const target = total / Math.max(1, wanted);
+/**
+ * Auto job size: one internal batch at most (10,000 rows), but small enough that the load
+ * spreads over every job slot the run may use, rounded up to whole 200-row transactions.
+ */
+export function autoRowsPerJob(totalRows: number, maxConcurrency: number): number {
+  const spread = Math.ceil(totalRows / Math.max(1, maxConcurrency) / CHUNK_ROWS) * CHUNK_ROWS;
+  return Math.max(CHUNK_ROWS, Math.min(INTERNAL_BATCH_ROWS, spread));
+}
+
+/**
+ * Cut at parent boundaries. With `maxRows` (auto partitions) a cut comes before the parent
+ * that would make a partition exceed it, so partitions fill whole jobs and leave no small
+ * tail job; a parent larger than that forms its own partition. Without it, greedy cuts
+ * give exactly `wanted` partitions of similar size.
+ */
+export function cutByParent(counts: Array<{ parent: KeyValue; rows: number }>, wanted: number, total: number, maxRows?: number): PlanPartition[] {
+  const target = maxRows ?? total / Math.max(1, wanted);
   const out: PlanPartition[] = [];
   let lower: KeyValue | null = null;
   let acc = 0;
-  counts.forEach((c, i) => {
+  let prev: KeyValue | null = null;
+  const cut = (upper: KeyValue | null): void => {
+    out.push({ index: out.length, lowerExclusive: lower, upperInclusive: upper, rows: acc, startOffsetSeconds: 0 });
+    lower = upper;
+    acc = 0;
+  };
+  for (const c of counts) {
+    if (maxRows !== undefined && acc > 0 && acc + c.rows > maxRows) cut(prev);
     acc += c.rows;
-    const last = i === counts.length - 1;
-    if (last || (acc >= target && out.length < wanted - 1)) {
-      out.push({ index: out.length, lowerExclusive: lower, upperInclusive: last ? null : c.parent, rows: acc, startOffsetSeconds: 0 });
-      lower = c.parent;
-      acc = 0;
-    }
-  });
+    prev = c.parent;
+    if (maxRows === undefined && acc >= target && out.length < wanted - 1) cut(prev);
+  }
+  if (acc > 0) cut(null);
+  else if (out.length) out[out.length - 1].upperInclusive = null;
   return out;
 }
 

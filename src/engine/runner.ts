@@ -125,7 +125,9 @@ export class LoadEngine {
     this.manifest = opts.run.readManifest();
     this.def = this.manifest.definition;
     const p = this.def.pacing;
-    this.gate = new ConcurrencyGate(p.maxConcurrency, p.strategy === 'adaptive' ? Math.min(4, p.maxConcurrency) : p.maxConcurrency, p.strategy === 'adaptive');
+    // Parent-aware partitions share no parent, so jobs in flight don't contend for locks:
+    // start at the bound and let the org's signals (lock bursts, 429, queueing) bring it down.
+    this.gate = new ConcurrencyGate(p.maxConcurrency, p.maxConcurrency, p.strategy === 'adaptive');
   }
 
   public async run(): Promise<EngineOutcome> {
@@ -359,7 +361,7 @@ export class LoadEngine {
     if (ps.after) preds.push(keysetAfter(plan.keyColumns, ps.after));
     const sql =
       `SELECT ${sourceColumns(def).map(quoteIdent).join(', ')} FROM ${quoteIdent(def.source.object)}${where(preds)}` +
-      ` ORDER BY ${plan.keyColumns.map(quoteIdent).join(', ')} LIMIT ${def.pacing.rowsPerJob}`;
+      ` ORDER BY ${plan.keyColumns.map(quoteIdent).join(', ')} LIMIT ${plan.rowsPerJob}`;
     const res = await this.withRetry(() => this.deps.dc.query(sql), 'Data Cloud query');
     const rows: JobRow[] = [];
     const rejects: Array<{ row: JobRow; code: string; message: string }> = [];
@@ -450,8 +452,9 @@ export class LoadEngine {
     for (const { rows, partition: p } of groups) {
       if (!rows.length) continue;
       const partition = Math.min(this.parts.length - 1, Math.max(0, p));
-      for (let i = 0; i < rows.length; i += this.def.pacing.rowsPerJob) {
-        const chunk = rows.slice(i, i + this.def.pacing.rowsPerJob);
+      const size = this.manifest.plan.rowsPerJob;
+      for (let i = 0; i < rows.length; i += size) {
+        const chunk = rows.slice(i, i + size);
         const seq = this.nextSeq++;
         this.opts.run.writeJobRows(seq, chunk);
         this.rowsCache.set(seq, chunk);
@@ -522,14 +525,19 @@ export class LoadEngine {
         run.appendJobLog({ t: 'closed', at: new Date().toISOString(), seq, jobId: created.id });
       }
       const jobId = st.jobId!;
-      // Poll with a growing interval until the job ends.
+      // Poll with a growing interval until the job ends, noting when the org picked it up.
+      const closedAt = Date.now();
+      let pickedUpAt: number | undefined;
       let interval = this.def.pacing.pollSeconds[0] * 1000;
       while (!info || !['JobComplete', 'Failed', 'Aborted'].includes(info.state)) {
         await this.sleep(interval);
         if (this.stopping) return;
         interval = Math.min(interval * 1.5, this.def.pacing.pollSeconds[1] * 1000);
         info = await call('poll job', () => bulk.getJob(jobId));
+        if (info.state === 'InProgress' && pickedUpAt === undefined) pickedUpAt = Date.now();
       }
+      // A job that waited in the org's queue longer than it ran means the org is saturated.
+      if (pickedUpAt !== undefined && pickedUpAt - closedAt > Date.now() - pickedUpAt) this.gate.onCongestion();
       // Rows in neither result file (unprocessed by a Failed or Aborted job) are sent again.
       const okCsv = await call('successful results', () => bulk.successfulResults(jobId));
       const failCsv = await call('failed results', () => bulk.failedResults(jobId));

@@ -417,7 +417,7 @@ export function readRun(run: RunDir, opts: SummarizeOptions = {}): { status: Run
       profile: pacing.profile,
       strategy: pacing.strategy,
       partitionBy: pacing.partitionBy,
-      rowsPerJob: pacing.rowsPerJob,
+      rowsPerJob: m.plan.rowsPerJob ?? (pacing.rowsPerJob === 'auto' ? 0 : pacing.rowsPerJob),
       partitions: pacing.partitions,
       plannedPartitions: nParts,
       staggerSeconds: pacing.staggerSeconds,

@@ -29,7 +29,8 @@ export type PacingSettings = {
   strategy: 'adaptive' | 'fixed';
   /** How partitions are cut: by parent value (children of one parent never span two) or by key range. */
   partitionBy: 'parent' | 'key';
-  rowsPerJob: number;
+  /** Rows per Bulk job, or auto: min(10,000, rows / maxConcurrency), resolved by the plan. */
+  rowsPerJob: number | 'auto';
   partitions: number | 'auto';
   staggerSeconds: number;
   /** Pause between the jobs of one partition, uniform in [min, max]. */
@@ -90,6 +91,8 @@ export type PlanPartition = {
 export type LoadPlan = {
   createdAt: string;
   totalRows: number;
+  /** Rows per Bulk job for this run (pacing.rowsPerJob, with auto resolved). */
+  rowsPerJob: number;
   /** Columns the pages are ordered by: [parent, key] or [key]. */
   keyColumns: string[];
   /** Column the partitions are bounded on. */

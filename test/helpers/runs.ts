@@ -89,6 +89,7 @@ export class RunFixture {
       plan: {
         createdAt: this.iso(-1),
         totalRows: total,
+        rowsPerJob: pacing.rowsPerJob === 'auto' ? 10_000 : pacing.rowsPerJob,
         keyColumns: ['AccountExternalId__c', 'ExternalId__c'],
         partitionColumn: 'AccountExternalId__c',
         partitions: spec.partitionRows.map((rows, index) => ({
@@ -100,7 +101,7 @@ export class RunFixture {
         })),
         skewedParents: [],
         warnings: [],
-        estimates: { jobs: Math.ceil(total / pacing.rowsPerJob), internalBatches: 1, apiCalls: 10, limits: {} },
+        estimates: { jobs: Math.ceil(total / (pacing.rowsPerJob === 'auto' ? 10_000 : pacing.rowsPerJob)), internalBatches: 1, apiCalls: 10, limits: {} },
         queryApi: 'query-sql',
       },
       sessions: [],

@@ -34,7 +34,7 @@ export default class LoadPlanCommand extends SfCommand<LoadPlanResult> {
           starts: p.startOffsetSeconds ? `+${p.startOffsetSeconds}s` : 'at once',
         })),
       });
-      this.log(messages.getMessage('info.estimates', [plan.estimates.jobs, plan.estimates.internalBatches, plan.estimates.apiCalls, definition.pacing.profile, definition.pacing.rowsPerJob]));
+      this.log(messages.getMessage('info.estimates', [plan.estimates.jobs, plan.estimates.internalBatches, plan.estimates.apiCalls, definition.pacing.profile, plan.rowsPerJob]));
       for (const [name, v] of Object.entries(plan.estimates.limits)) this.log(`  ${name}: needs ~${v.needed.toLocaleString('en-US')}, ${v.remaining.toLocaleString('en-US')} left`);
       for (const w of plan.warnings) this.warn(w);
       return { definition, plan };
