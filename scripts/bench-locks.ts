@@ -9,6 +9,8 @@
  *                     shrunk in proportion to the partition size (seed: per 400k rows);
  *   default           our default profile;
  *   plugin-data       `sf data upsert bulk` of the same rows as one CSV, by the real sf CLI.
+ * Every pacing value is given explicitly here, so that all of them are scaled (a value
+ * inherited from a profile would run unscaled, on the wall clock).
  * Every duration is read on the emulator's simulated clock from its own job records, so a
  * client's poll interval distorts no one. Client pacing (delays, staggers, backoffs, polls)
  * is divided by the emulator's time scale so both run on the same simulated clock.
@@ -80,7 +82,7 @@ const STRATEGIES: Strategy[] = [
   {
     name: 'seed-test8',
     settings: '500/job, 20–30 s delay, 1.5 h stagger (scaled), retries after 2/5/10 s',
-    pacing: { profile: 'seed', staggerSeconds: staggerFor(5_400), pollSeconds: SEED_POLL },
+    pacing: { profile: 'seed', rowsPerJob: 500, staggerSeconds: staggerFor(5_400), delaySeconds: [20, 30], maxAttempts: 4, retryDelaysSeconds: [2, 5, 10], pollSeconds: SEED_POLL },
   },
   {
     name: 'default',

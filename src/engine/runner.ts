@@ -133,7 +133,7 @@ export class LoadEngine {
   public async run(): Promise<EngineOutcome> {
     const { run } = this.opts;
     this.rebuild();
-    if (this.opts.command !== 'retry-failures') run.clearCancel();
+    run.clearCancel(); // a request left from an earlier session is not for this one
     this.manifest = run.updateManifest((m) => ({
       ...m,
       state: 'running',
@@ -158,7 +158,7 @@ export class LoadEngine {
       for (const t of this.timers) clearInterval(t);
       this.opts.signal?.removeEventListener('abort', onAbort);
     }
-    if (this.stopping === 'cancelled') await this.abortInFlight('cancelled by sf datacloud load cancel');
+    if (this.stopping === 'cancelled' && this.cancelAbortsJobs) await this.abortInFlight('cancelled by sf datacloud load cancel');
 
     const allDone = this.parts.every((ps) => ps.done);
     const state: RunState = this.fatal ? 'failed' : this.stopping === 'cancelled' ? 'cancelled' : this.stopping || !allDone ? 'stopped' : 'completed';
@@ -739,8 +739,14 @@ export class LoadEngine {
     });
   }
 
+  private cancelAbortsJobs = true;
+
   private watchCancel(): void {
-    if (!this.stopping && this.opts.run.readCancel()) this.stop('cancelled');
+    if (this.stopping) return;
+    const req = this.opts.run.readCancel();
+    if (!req) return;
+    this.cancelAbortsJobs = req.abortJobs !== false;
+    this.stop('cancelled');
   }
 
   private stop(reason: 'interrupted' | 'cancelled' | 'error'): void {
