@@ -3,7 +3,10 @@
  * 0 completed with every row loaded, 2 completed with failed rows, 3 stopped, cancelled
  * or failed (resumable). Never per-row data: the paths of the run's files instead.
  */
+import { Messages } from '@salesforce/core';
+import type { SfCommand } from '@salesforce/sf-plugins-core';
 import type { EngineOutcome } from '../engine/runner.js';
+import type { LoadProgress } from '../ux/progress.js';
 import type { RunDir } from '../state/run-dir.js';
 
 export type LoadRunResult = {
@@ -77,4 +80,17 @@ export function interruptController(onFirst: () => void): { signal: AbortSignal;
       }
     },
   };
+}
+
+Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
+const startMessages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.start');
+
+/** End a start/resume/retry-failures session: stop the display, set the exit code, say what's next. */
+export function endSession(cmd: SfCommand<unknown>, run: RunDir, outcome: EngineOutcome, progress: LoadProgress | undefined): LoadRunResult {
+  progress?.stop(outcome.state === 'completed');
+  const result = runResult(run, outcome);
+  process.exitCode = exitCodeFor(result);
+  if (outcome.error) cmd.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
+  cmd.log(startMessages.getMessage(`info.${outcome.state}`, [result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US'), run.runId]));
+  return result;
 }

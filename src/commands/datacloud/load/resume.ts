@@ -2,7 +2,7 @@ import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
 import { resumeLoad } from '../../../engine/load.js';
 import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
-import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
 
@@ -32,12 +32,7 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
         },
         onProgress: (s) => progress?.update(s),
       });
-      progress?.stop(outcome.state === 'completed');
-      const result = runResult(run, outcome);
-      process.exitCode = exitCodeFor(result);
-      if (outcome.error) this.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
-      this.log(startMessages.getMessage(`info.${outcome.state}`, [result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US'), run.runId]));
-      return result;
+      return endSession(this, run, outcome, progress);
     } catch (err) {
       progress?.stop(false);
       throw toSfError(err);

@@ -2,7 +2,7 @@ import { Messages } from '@salesforce/core';
 import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { retryFailures } from '../../../engine/load.js';
 import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
-import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
 
@@ -41,10 +41,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
         },
         onProgress: (s) => progress?.update(s),
       });
-      progress?.stop(outcome.state === 'completed');
-      const result = { ...runResult(run, outcome), selected };
-      process.exitCode = exitCodeFor(result);
-      if (outcome.error) this.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
+      const result = { ...endSession(this, run, outcome, progress), selected };
       this.log(messages.getMessage('info.done', [selected, result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US')]));
       return result;
     } catch (err) {

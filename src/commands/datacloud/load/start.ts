@@ -2,7 +2,7 @@ import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
 import { startLoad } from '../../../engine/load.js';
 import { definitionFlags, definitionFromFlags, orgFlags, runsDirFlag, toSfError } from '../../../cli/flags.js';
-import { exitCodeFor, interruptController, runResult, type LoadRunResult } from '../../../cli/run-result.js';
+import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
 
@@ -33,12 +33,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
         },
         onProgress: (s) => progress?.update(s),
       });
-      progress?.stop(outcome.state === 'completed');
-      const result = runResult(run, outcome);
-      process.exitCode = exitCodeFor(result);
-      if (outcome.error) this.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
-      this.log(messages.getMessage(`info.${outcome.state}`, [result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US'), run.runId]));
-      return result;
+      return endSession(this, run, outcome, progress);
     } catch (err) {
       progress?.stop(false);
       throw toSfError(err);
