@@ -15,7 +15,7 @@
  * client's poll interval distorts no one. Client pacing (delays, staggers, backoffs, polls)
  * is divided by the emulator's time scale so both run on the same simulated clock.
  *
- * Options: --rows 200000 --parents 160000 --hot-parents 2 --hot-share 0.01 --time-scale 100
+ * Options: --rows 200000 --parents 160000 --hot-parents 2 --hot-share 0.01 --time-scale 20
  *          --seed 7 --only a,b --json
  */
 import { spawn } from 'node:child_process';
@@ -34,7 +34,7 @@ const { values } = parseArgs({
     parents: { type: 'string', default: '160000' },
     'hot-parents': { type: 'string', default: '2' },
     'hot-share': { type: 'string', default: '0.01' },
-    'time-scale': { type: 'string', default: '100' },
+    'time-scale': { type: 'string', default: '20' },
     seed: { type: 'string', default: '7' },
     only: { type: 'string' },
     /** JSON merged into the default profile's pacing, to measure alternatives (e.g. '{"rowsPerJob":5000}'). */
