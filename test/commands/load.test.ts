@@ -4,7 +4,7 @@
  * and the errors a user meets first.
  */
 import { expect } from 'chai';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { startEmulator, type Emulator } from '../emulator/server.js';
@@ -257,4 +257,3 @@ async function waitFor<T>(fn: () => T | undefined, timeoutMs: number, context: (
   }
 }
 
-void existsSync;
