@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'csv-stringify/sync';
-import { generateDataset, datasetConfig, type Dataset } from '../test/emulator/dataset.js';
+import { generateDataset, datasetConfig, opportunityDefinition, type Dataset } from '../test/emulator/dataset.js';
 import { startEmulator, type Emulator } from '../test/emulator/server.js';
 import { isolatedEnv, loginToEmulator, runPlugin, ROOT, type OrgHome } from '../test/helpers/plugin.js';
 
@@ -104,14 +104,7 @@ type Row = {
   physicalLimitSeconds: number;
 };
 
-const MAPPING = {
-  ExternalId__c: 'External_ID__c',
-  Name__c: 'Name',
-  StageName__c: 'StageName',
-  CloseDate__c: 'CloseDate',
-  Amount__c: 'Amount',
-  AccountExternalId__c: 'Account.External_ID__c',
-};
+const MAPPING = (opportunityDefinition() as { target: { mapping: Record<string, string> } }).target.mapping;
 
 async function main(): Promise<void> {
   const ds = generateDataset({
@@ -194,16 +187,7 @@ async function runStrategy(ds: Dataset, s: Strategy): Promise<Row> {
   const { emu, org } = await freshEmulator(ds);
   try {
     const def = join(org.home, `${s.name}.json`);
-    writeFileSync(
-      def,
-      JSON.stringify({
-        version: 1,
-        name: s.name,
-        source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
-        target: { object: 'Opportunity', externalIdField: 'External_ID__c', mapping: MAPPING },
-        pacing: scaled(s.pacing ?? {}),
-      })
-    );
+    writeFileSync(def, JSON.stringify({ ...opportunityDefinition('ExtOpportunities__dlm', scaled(s.pacing ?? {})), name: s.name }));
     const reqStart = emu.requests.length;
     const start = await runPlugin(['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', def, '--json'], org, 1_800_000);
     const r = start.json?.result;

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startEmulator } from '../test/emulator/server.js';
-import { generateDataset, datasetConfig } from '../test/emulator/dataset.js';
+import { generateDataset, datasetConfig, opportunityDefinition } from '../test/emulator/dataset.js';
 import { loginToEmulator, ROOT, type OrgHome } from '../test/helpers/plugin.js';
 
 const { values } = parseArgs({
@@ -41,28 +41,7 @@ const org = await loginToEmulator(emu);
 const definition = join(org.home, 'opportunities.json');
 writeFileSync(
   definition,
-  JSON.stringify(
-    {
-      version: 1,
-      name: 'demo: Data Cloud opportunities → Opportunity',
-      source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
-      target: {
-        object: 'Opportunity',
-        externalIdField: 'External_ID__c',
-        mapping: {
-          ExternalId__c: 'External_ID__c',
-          Name__c: 'Name',
-          StageName__c: 'StageName',
-          CloseDate__c: 'CloseDate',
-          Amount__c: 'Amount',
-          AccountExternalId__c: 'Account.External_ID__c',
-        },
-      },
-      pacing: { profile: 'default', pollSeconds: [0.1, 1] },
-    },
-    null,
-    2
-  )
+  JSON.stringify({ ...opportunityDefinition('ExtOpportunities__dlm', { profile: 'default', pollSeconds: [0.1, 1] }), name: 'demo: Data Cloud opportunities → Opportunity' }, null, 2)
 );
 console.log(`Definition: ${definition}`);
 let code = await sf(org, ['datacloud', 'load', 'plan', '--target-org', 'emu', '--definition', definition]);

@@ -152,8 +152,7 @@ export class LoadEngine {
     try {
       await Promise.all(this.parts.map((ps) => this.runPartition(ps)));
     } catch (err) {
-      this.fatal ??= err instanceof LoadError ? err : new LoadError('EngineError', (err as Error).message);
-      this.stop('error');
+      this.onJobError(err); // same mapping for source errors: expired session, limits, API errors
     } finally {
       for (const t of this.timers) clearInterval(t);
       this.opts.signal?.removeEventListener('abort', onAbort);
@@ -277,7 +276,11 @@ export class LoadEngine {
         }
         seq = this.planFresh(ps, page);
         if (seq === undefined) continue;
-        if (p.jobsInFlightPerPartition === 1 && p.delaySeconds[1] === 0) prefetch = this.readPage(ps);
+        if (p.jobsInFlightPerPartition === 1 && p.delaySeconds[1] === 0) {
+          prefetch = this.readPage(ps);
+          // Its error surfaces where it is awaited; until then it must not count as unhandled.
+          prefetch.catch(() => undefined);
+        }
       }
       if (seq === undefined) {
         if (inflight.size > 0) await Promise.race([...inflight, this.untilStop()]);
@@ -685,7 +688,7 @@ export class LoadEngine {
         'Wait for the daily allocation to recover (rolling 24 h), then run "sf datacloud load resume".',
       ]);
     } else {
-      this.fatal ??= new LoadError('BulkApiError', `A Bulk API call failed: ${e.message}`, ['Run "sf datacloud load resume" to continue; nothing recorded is lost.']);
+      this.fatal ??= new LoadError('ApiError', `A call to the org failed: ${e.message}`, ['Run "sf datacloud load resume" to continue; nothing recorded is lost.']);
     }
     this.stop('error');
   }

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { startEmulator, type Emulator } from '../emulator/server.js';
-import { generateDataset, datasetConfig } from '../emulator/dataset.js';
+import { generateDataset, datasetConfig, opportunityDefinition } from '../emulator/dataset.js';
 import { loginToEmulator, runPlugin, spawnPlugin, ROOT, type OrgHome } from '../helpers/plugin.js';
 import { RunDir } from '../../src/state/run-dir.js';
 import type { FailureRecord, JobLogRecord } from '../../src/state/types.js';
@@ -23,27 +23,7 @@ const LOCKS = { name: 'other-traffic-locks', code: 'UNABLE_TO_LOCK_ROW', message
 
 function writeDefinition(org: OrgHome, name: string, pacing: Record<string, unknown> = {}): string {
   const file = join(org.home, `${name}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      version: 1,
-      name,
-      source: { object: 'ExtOpportunities__dlm', keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
-      target: {
-        object: 'Opportunity',
-        externalIdField: 'External_ID__c',
-        mapping: {
-          ExternalId__c: 'External_ID__c',
-          Name__c: 'Name',
-          StageName__c: 'StageName',
-          CloseDate__c: 'CloseDate',
-          Amount__c: 'Amount',
-          AccountExternalId__c: 'Account.External_ID__c',
-        },
-      },
-      pacing: { pollSeconds: [0.05, 0.3], retryDelaysSeconds: [0.1, 0.2, 0.4, 0.8], ...pacing },
-    })
-  );
+  writeFileSync(file, JSON.stringify({ ...opportunityDefinition('ExtOpportunities__dlm', { pollSeconds: [0.05, 0.3], retryDelaysSeconds: [0.1, 0.2, 0.4, 0.8], ...pacing }), name }));
   return file;
 }
 

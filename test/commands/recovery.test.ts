@@ -52,7 +52,8 @@ describe('recovering and finishing loads', function () {
   after(async () => emu?.close());
   beforeEach(() => {
     emu.target.clear();
-    emu.configure({ bulk: { rowRules: [], jobFailures: [] }, auth: { sessionExpiresAfter: undefined } });
+    emu.configure({ bulk: { rowRules: [], jobFailures: [] } });
+    delete emu.config.auth.sessionExpiresAfter; // configure() skips undefined values
   });
 
   it('Ctrl-C stops cleanly (exit 3, says how to resume); resume finishes the load', async () => {
@@ -154,13 +155,26 @@ describe('recovering and finishing loads', function () {
   });
 
   it('an expired session stops the run with a login action; resume after login finishes it', async () => {
-    emu.configure({ auth: { sessionExpiresAfter: emu.authenticatedCalls + 40 } });
-    const res = await start(definition('session', { rowsPerJob: 1_000 }));
-    expect(res.code).to.equal(3);
+    // Expire the session once the run has created its first job (not during planning).
+    const child = spawnPlugin(['datacloud', 'load', 'start', '--target-org', 'emu', '--definition', definition('session', { rowsPerJob: 1_000 }), '--json'], org);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((r) => child.once('close', r));
+    const before = new Set(RunDir.list(org.runsDir));
+    const runId = await until(() => RunDir.list(org.runsDir).find((id) => !before.has(id)));
+    const run = new RunDir(join(org.runsDir, runId), runId);
+    await until(() => (run.readJobLog().some((x) => x.t === 'created') ? true : undefined));
+    emu.configure({ auth: { sessionExpiresAfter: emu.authenticatedCalls + 5 } });
+    const code = await closed;
+    expect(stdout, `exit ${code}: ${stderr.slice(-3000)}`).to.match(/^\{/);
+    const res = { code, stdout, stderr, json: JSON.parse(stdout) };
+    expect(res.code, stderr.slice(-2000)).to.equal(3);
     expect(res.json.result.error.name).to.equal('SessionExpiredError');
     expect(res.json.result.error.actions.join(' ')).to.match(/sf org login/);
     expect(res.stdout + res.stderr).to.not.contain(emu.token);
-    emu.configure({ auth: { sessionExpiresAfter: undefined } });
+    delete emu.config.auth.sessionExpiresAfter; // "log in again"
     emu.authenticatedCalls = 0;
     const done = await resume(res.json.result.runId);
     expect(done.code, done.stderr.slice(-2000)).to.equal(0);

@@ -254,3 +254,24 @@ export function datasetSummary(ds: Dataset): { rows: number; parents: number; ma
     hotParents: ds.hotParents.map((k) => ({ key: k, rows: ds.childCounts[ds.parentKeys.indexOf(k)] })),
   };
 }
+
+/** The load definition that maps the generated table onto Opportunity (demo, tests, benchmark). */
+export function opportunityDefinition(table = 'ExtOpportunities__dlm', pacing: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: 1,
+    source: { object: table, keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
+    target: {
+      object: 'Opportunity',
+      externalIdField: 'External_ID__c',
+      mapping: {
+        ExternalId__c: 'External_ID__c',
+        Name__c: 'Name',
+        StageName__c: 'StageName',
+        CloseDate__c: 'CloseDate',
+        Amount__c: 'Amount',
+        AccountExternalId__c: 'Account.External_ID__c',
+      },
+    },
+    pacing,
+  };
+}
