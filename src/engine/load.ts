@@ -9,8 +9,8 @@ import { buildInQuery } from '../source/sql.js';
 import { BulkIngestClient } from '../sink/bulk-client.js';
 import { convertValue } from '../sink/csv.js';
 import { getLimits } from '../core/org-api.js';
-import { RunDir, runsRoot } from '../state/run-dir.js';
-import { RUN_SCHEMA_VERSION, type FailureRecord, type JobRow, type KeyValue, type LoadDefinition, type LoadPlan, type RunManifest } from '../state/types.js';
+import { RunDir, currentFailures, runsRoot, type FailedRow } from '../state/run-dir.js';
+import { RUN_SCHEMA_VERSION, type JobRow, type KeyValue, type LoadDefinition, type LoadPlan, type RunManifest } from '../state/types.js';
 import { buildPlan, checkTarget, dcQuery } from './planner.js';
 import { LoadEngine, type EngineDeps, type EngineOutcome, type ProgressSnapshot } from './runner.js';
 import { LoadError } from './errors.js';
@@ -110,20 +110,11 @@ export async function resumeLoad(conn: Connection, opts: RunHooks & { runsDir?: 
 
 export type RetryFailuresOptions = RunHooks & { runsDir?: string; runId?: string; errorCodes?: string[]; useStoredRows?: boolean; chunkSize?: number };
 
-/** The rows that are failed now: last failure record per key, not superseded by `loaded`. */
-export function currentFailures(run: RunDir, errorCodes?: string[]): Array<Extract<FailureRecord, { status: 'failed' }>> {
-  const last = new Map<string, FailureRecord>();
-  for (const f of run.readFailures()) last.set(String(f.key), f);
-  const codes = errorCodes?.map((c) => c.toUpperCase());
-  return [...last.values()].filter(
-    (f): f is Extract<FailureRecord, { status: 'failed' }> => f.status === 'failed' && (!codes || codes.includes(f.code.toUpperCase()))
-  );
-}
-
 export async function retryFailures(conn: Connection, opts: RetryFailuresOptions): Promise<StartResult & { selected: number }> {
   const { run, manifest } = openForContinue(opts.runsDir, opts.runId, conn);
   const def = manifest.definition;
-  const failures = currentFailures(run, opts.errorCodes);
+  const codes = opts.errorCodes?.map((c) => c.toUpperCase());
+  const failures = currentFailures(run.readFailures()).filter((f) => !codes || codes.includes(f.code.toUpperCase()));
   const { fieldTypes } = await checkTarget(conn, def);
   const deps = engineDeps(conn, def);
   let rows: JobRow[];
@@ -153,7 +144,7 @@ export async function retryFailures(conn: Connection, opts: RetryFailuresOptions
 async function rereadByKey(
   deps: EngineDeps,
   def: LoadDefinition,
-  failures: Array<Extract<FailureRecord, { status: 'failed' }>>,
+  failures: FailedRow[],
   fieldTypes: Record<string, string>,
   chunk: number
 ): Promise<JobRow[]> {

@@ -197,3 +197,19 @@ export class RunDir {
 function writeJsonAtomicLines(file: string, rows: unknown[]): void {
   writeFileAtomic(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }
+
+export type FailedRow = Extract<FailureRecord, { status: 'failed' }>;
+
+/**
+ * The rows that are failed now: the last failure record per key (a later `loaded` record,
+ * written by retry-failures, supersedes it), in the order of their latest record.
+ */
+export function currentFailures(records: FailureRecord[]): FailedRow[] {
+  const last = new Map<string, FailureRecord>();
+  for (const f of records) {
+    const k = String(f.key);
+    last.delete(k);
+    last.set(k, f);
+  }
+  return [...last.values()].filter((f): f is FailedRow => f.status === 'failed');
+}

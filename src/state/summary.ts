@@ -21,7 +21,7 @@
  *
  * Schema: schemas/status.json (keep both in step; bump STATUS_SCHEMA_VERSION on a breaking change).
  */
-import type { RunDir } from './run-dir.js';
+import { currentFailures, type RunDir } from './run-dir.js';
 import type { FailureRecord, JobLogRecord, KeyValue, PartitionCheckpoint, RunManifest, RunState } from './types.js';
 
 export const STATUS_SCHEMA_VERSION = 1 as const;
@@ -303,15 +303,8 @@ export function readRun(run: RunDir, opts: SummarizeOptions = {}): { status: Run
   for (const p of parts) p.read = Math.max(p.read, freshRead[p.index] ?? 0);
 
   // Failures: last record per key wins.
-  const lastByKey = new Map<string, FailureRecord>();
-  for (const f of failures) {
-    const k = String(f.key);
-    lastByKey.delete(k); // keep insertion order = order of the latest record
-    lastByKey.set(k, f);
-  }
   const failuresByCode: Record<string, FailureGroup> = {};
-  for (const f of lastByKey.values()) {
-    if (f.status !== 'failed') continue;
+  for (const f of currentFailures(failures)) {
     const g = (failuresByCode[f.code] ??= { count: 0, sampleKeys: [], message: f.message, transient: f.transient });
     g.count++;
     if (g.sampleKeys.length < 5) g.sampleKeys.push(f.key);
