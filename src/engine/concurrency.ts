@@ -1,8 +1,55 @@
 /*
- * How many Bulk jobs may be in flight at once. `Aimd` grows by one after each clean job
- * and halves on a burst of lock errors or a 429/REQUEST_LIMIT_EXCEEDED, between 1 and the
- * bound (flag, profile, org). `fixed` strategies use a constant gate.
+ * How many Bulk jobs the run may have in flight. The scheduler owns the count of jobs in
+ * flight and asks the controller for the limit; the controller learns from what the org
+ * shows: when each job was closed, when the org picked it up (InProgress), how long it
+ * ran, its lock errors, and throttling (429 / REQUEST_LIMIT_EXCEEDED).
+ *
+ * This file is a placeholder with the interface; the adaptive controller replaces
+ * `FixedController`'s use for the adaptive strategy.
  */
+import type { PacingSettings } from '../state/types.js';
+
+export type ObservedState = 'UploadComplete' | 'InProgress' | 'JobComplete' | 'Failed' | 'Aborted';
+
+export type JobFinished = {
+  at: number;
+  rows: number;
+  /** Rows of the job that failed with UNABLE_TO_LOCK_ROW (or another lock error). */
+  lockErrors: number;
+  /** Rows that failed with any transient error (locks included). */
+  transientErrors: number;
+  state: 'JobComplete' | 'Failed' | 'Aborted';
+  /** The org's totalProcessingTime for the job, ms, when reported. */
+  processingMs?: number;
+};
+
+export interface ConcurrencyController {
+  /** Jobs the scheduler may have in flight now (>= 1). */
+  readonly limit: number;
+  /** A job was closed (UploadComplete) at `at` (epoch ms of the engine's clock). */
+  onSubmitted(seq: number, at: number): void;
+  /** A poll saw the job in `state` at `at`. */
+  onObserved(seq: number, state: ObservedState, at: number): void;
+  /** The job ended and its results were read. */
+  onFinished(seq: number, r: JobFinished): void;
+  /** The org throttled a call (429, REQUEST_LIMIT_EXCEEDED for concurrency). */
+  onThrottled(at: number): void;
+}
+
+/** A constant limit (the seed's fixed strategy, or a user's exact choice). */
+export class FixedController implements ConcurrencyController {
+  public constructor(public readonly limit: number) {}
+  public onSubmitted(): void {}
+  public onObserved(): void {}
+  public onFinished(): void {}
+  public onThrottled(): void {}
+}
+
+export function createController(p: PacingSettings): ConcurrencyController {
+  return new FixedController(Math.max(1, p.maxConcurrency));
+}
+
+/** The old semaphore-with-AIMD, until the scheduler takes over (removed with runner.ts). */
 export class ConcurrencyGate {
   private inFlight = 0;
   private readonly waiters: Array<() => void> = [];
