@@ -5,7 +5,8 @@
  * Schema: schemas/report.json.
  */
 import type { RunDir } from '../state/run-dir.js';
-import { readRun, type RunStatus } from '../state/summary.js';
+import { readRunHistory } from '../ledger/status.js';
+import type { RunStatus } from '../ledger/status-types.js';
 import { delayRange, duration, int, percent, retryPolicy, span } from './format.js';
 import { throughputSeries, type ThroughputSeries } from './series.js';
 
@@ -53,7 +54,9 @@ export type ReportResult = {
 export type MetricRow = { metric: string; value: string; notes: string };
 
 export function reportRun(run: RunDir): ReportRun {
-  const { status, points } = readRun(run);
+  const h = readRunHistory(run);
+  const status = h.status;
+  const points = h.jobs.filter((j) => j.resultAt !== null).map((j) => ({ at: j.resultAt!, partition: j.partition, succeeded: j.succeeded, failed: j.failed, rows: j.rows }));
   return { status, throughput: throughputSeries(status, points) };
 }
 
@@ -87,7 +90,7 @@ export function comparisonRow(s: RunStatus): ComparisonRow {
     successRate: s.totals.successRate,
     firstPassSuccessRate: s.totals.firstPassSuccessRate,
     elapsedSeconds: s.timing.elapsedSeconds,
-    throughputPerMinute: s.timing.throughputPerMinute,
+    throughputPerMinute: s.timing.rowsPerSecond * 60,
     jobs: s.jobs.total,
     apiCalls: s.apiCalls,
     retriedRows: s.totals.retriedRows,
@@ -107,7 +110,7 @@ export function finalResults(s: RunStatus): MetricRow[] {
     { metric: 'Failed Records', value: int(t.failed), notes: `${percent(t.sourceRows ? t.failed / t.sourceRows : 0)} failure rate` },
     { metric: 'Pending Records', value: int(t.pending), notes: `${int(t.read)} of ${int(t.sourceRows)} read from the source` },
     { metric: 'Duration', value: duration(s.timing.elapsedSeconds), notes: `${s.timing.sessions.length} session${s.timing.sessions.length === 1 ? '' : 's'}` },
-    { metric: 'Throughput', value: `${int(s.timing.throughputPerMinute)} records/min`, notes: 'Average' },
+    { metric: 'Throughput', value: `${int(s.timing.rowsPerSecond * 60)} records/min`, notes: 'Average' },
     { metric: 'Bulk Jobs', value: int(s.jobs.total), notes: perJob ? `~${int(perJob)} rows each; ${s.jobs.failedJobs} failed or aborted` : '' },
     { metric: 'API Calls', value: int(s.apiCalls), notes: 'Bulk API requests' },
     { metric: 'Partitions', value: String(s.settings.plannedPartitions), notes: perPart ? `~${int(perPart)} records each` : '' },

@@ -2,7 +2,10 @@
  * Throughput over time: job results bucketed by the time they were recorded, overall and
  * per partition. Pure: from RunStatus and the result points of readRun().
  */
-import type { ResultPoint, RunStatus } from '../state/summary.js';
+import type { RunStatus } from '../ledger/status-types.js';
+
+/** One job result, reduced to what time series need. */
+export type ResultPoint = { at: number; partition: number; succeeded: number; failed: number; rows: number };
 
 export type ThroughputBucket = {
   /** Bucket start, ISO time. */

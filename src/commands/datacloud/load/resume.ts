@@ -28,13 +28,14 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
         signal: interrupt.signal,
         onRunCreated: (r, m) => {
           this.log(messages.getMessage('info.resuming', [r.runId, m.state]));
-          progress = new LoadProgress(m.plan.partitions.length, `Resuming ${r.runId}`, this.jsonEnabled());
+          progress = new LoadProgress({ title: `Resuming ${r.runId}`, jsonEnabled: this.jsonEnabled() });
         },
+        onFound: (f) => this.log(messages.getMessage('info.found', [f.inFlight, f.queued, f.orphansAborted])),
         onProgress: (s) => progress?.update(s),
       });
       return endSession(this, run, outcome, progress);
     } catch (err) {
-      progress?.stop(false);
+      progress?.stop({ state: 'failed', lines: [] });
       throw toSfError(err);
     } finally {
       interrupt.dispose();

@@ -29,13 +29,13 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
         onRunCreated: (r, m) => {
           this.log(messages.getMessage('info.runCreated', [r.runId, r.dir]));
           for (const w of m.plan.warnings) this.warn(w);
-          progress = new LoadProgress(m.plan.partitions.length, `Loading ${m.plan.totalRows.toLocaleString('en-US')} rows into ${m.definition.target.object}`, this.jsonEnabled());
+          progress = new LoadProgress({ title: `Loading ${m.plan.totalRows.toLocaleString('en-US')} rows into ${m.definition.target.object}`, jsonEnabled: this.jsonEnabled() });
         },
         onProgress: (s) => progress?.update(s),
       });
       return endSession(this, run, outcome, progress);
     } catch (err) {
-      progress?.stop(false);
+      progress?.stop({ state: 'failed', lines: [] });
       throw toSfError(err);
     } finally {
       interrupt.dispose();
