@@ -177,3 +177,9 @@ export async function getLimits(conn: Connection): Promise<OrgLimits> {
   }
   return out;
 }
+
+/** The id of the connection's user, from the identity endpoint (GET /services/oauth2/userinfo). */
+export async function getUserId(conn: Connection): Promise<string | undefined> {
+  const info = await requestJson<Record<string, unknown>>(conn, { method: 'GET', path: '/services/oauth2/userinfo' });
+  return typeof info?.user_id === 'string' ? info.user_id : undefined;
+}

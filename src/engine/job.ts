@@ -20,6 +20,7 @@ import type { Clock } from './clock.js';
 import type { ConcurrencyController, ObservedState } from './concurrency.js';
 import type { Retrying } from './http-retry.js';
 import type { OrphanFinder } from './orphans.js';
+import { crashPoint } from './crash-points.js';
 
 export type JobContext = {
   bulk: BulkIngestClient;
@@ -81,17 +82,31 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string):
     const intentAt = clock.now();
     let created: JobInfo;
     let adopted = false;
+    ctx.orphans.beginCreate();
     try {
-      created = await call('create job', () =>
-        bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: 'LF', columnDelimiter: 'COMMA' })
+      // Not retried blindly: a create whose answer is lost may have made a job.
+      created = await ctx.retry(
+        async () => {
+          calls++;
+          ctx.onCall();
+          try {
+            return await bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: 'LF', columnDelimiter: 'COMMA' });
+          } catch (err) {
+            const found = toApiError(err).transient ? await ctx.orphans.adopt(intentAt) : undefined;
+            if (!found) throw err;
+            adopted = true;
+            return found;
+          }
+        },
+        'create job',
+        ctx.signal
       );
+      ctx.orphans.endCreate(created.id);
     } catch (err) {
-      // The create may have landed though its answer was lost: adopt that job if the org shows exactly one.
-      const found = toApiError(err).transient ? await ctx.orphans.adopt(intentAt - 5_000, clock.now() + 5_000) : undefined;
-      if (!found) throw err;
-      created = found;
-      adopted = true;
+      ctx.orphans.endCreate();
+      throw err;
     }
+    crashPoint('after-create');
     // The ledger's fold (the entry `e`) takes the org job id from this record.
     run.appendJobLog({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
     await uploadOnce(ctx, call, created.id, body);

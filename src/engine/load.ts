@@ -6,7 +6,7 @@ import type { Connection } from '@salesforce/core';
 import { StateAggregator } from '@salesforce/core';
 import { DataCloudClient } from '../source/datacloud-client.js';
 import { BulkIngestClient } from '../sink/bulk-client.js';
-import { getLimits } from '../core/org-api.js';
+import { getLimits, getUserId } from '../core/org-api.js';
 import { RunDir, runsRoot } from '../state/run-dir.js';
 import { RUN_SCHEMA_VERSION, type LoadDefinition, type RunManifest } from '../state/types.js';
 import { readLedger } from '../ledger/read.js';
@@ -32,17 +32,18 @@ function retryPolicy(): Retrying {
 }
 
 export function engineDeps(conn: Connection, def: LoadDefinition, retry = retryPolicy()): EngineDeps {
-  let userId: string | undefined;
-  try {
-    userId = conn.getAuthInfoFields().userId;
-  } catch {
-    userId = undefined;
-  }
+  const userId = async (): Promise<string | undefined> => {
+    try {
+      return conn.getAuthInfoFields().userId ?? (await retry(() => getUserId(conn), 'userinfo'));
+    } catch {
+      return undefined;
+    }
+  };
   return {
     dc: new DataCloudClient(conn, { ...(def.source.dataspace ? { dataspace: def.source.dataspace } : {}), workloadName: 'sf-datacloud-load', retry }),
     bulk: new BulkIngestClient(conn),
     limits: () => getLimits(conn),
-    ...(userId ? { userId } : {}),
+    userId,
   };
 }
 

@@ -25,6 +25,7 @@ import type { JobEntry } from '../ledger/fold.js';
 import type { Drive } from './job.js';
 import { backoffMs, classifyJobFailure, decideRowError, decideUnprocessed, unprocessedCode, type JobFailureKind } from './retry-policy.js';
 import { normKey, parentLocks, type TargetLayout } from './reader.js';
+import { crashArmed, crashNow, crashPoint } from './crash-points.js';
 
 type Planned = Extract<JobLogRecord, { t: 'planned' }>;
 type Result = Extract<JobLogRecord, { t: 'result' }>;
@@ -177,6 +178,7 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, csv: string, drive:
     }
   }
   if (failures.length) ctx.run.appendFailures(failures);
+  crashPoint('after-failures');
 
   let retry: RetryPlan | undefined;
   const records: JobLogRecord[] = [];
@@ -210,7 +212,12 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, csv: string, drive:
     ...(info.retries !== undefined ? { retries: info.retries } : {}),
   };
   records.push(result);
+  if (records.length > 1 && crashArmed('torn-result')) {
+    ctx.run.appendJobLog(records[0]);
+    crashNow();
+  }
   ctx.run.appendJobLog(...records);
+  crashPoint('after-result');
   ctx.run.deleteJobFiles(e.seq);
 
   const codes = Object.keys(errorCodes);

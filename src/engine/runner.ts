@@ -50,7 +50,7 @@ export type EngineDeps = {
   limits?: () => Promise<OrgLimits>;
   clock?: Clock;
   /** The org user the run's jobs are created as (to recognise its unrecorded jobs). */
-  userId?: string;
+  userId?: () => Promise<string | undefined>;
 };
 
 export type EngineOptions = {
@@ -217,16 +217,18 @@ export class LoadSession {
     return this.end();
   }
 
+  private orphans?: OrphanFinder;
   private orphanFinder(): OrphanFinder {
-    return new OrphanFinder({
+    this.orphans ??= new OrphanFinder({
       bulk: this.deps.bulk,
       run: this.writer,
       retry: this.retry,
       clock: this.clock,
       object: this.manifest.definition.target.object,
-      userId: this.deps.userId,
-      known: this.fold.orgJobIds,
+      userId: this.deps.userId ?? (async () => undefined),
+      fold: this.fold,
     });
+    return this.orphans;
   }
 
   // ---------------------------------------------------------------- the loop

@@ -90,7 +90,11 @@ export class LedgerFold {
   public lastActivity = 0;
   /** Every org job id the log names. */
   public readonly orgJobIds = new Set<string>();
+  /** Each `created` record: the org job id and when the log got it (to anchor org time to log order). */
+  public readonly createdLog: Array<{ jobId: string; at: number }> = [];
   private awaitingNext: JobEntry[] = [];
+  /** Retry jobs planned before their origin's result (same append); admitted when it names them. */
+  private readonly provisional = new Map<number, JobEntry>();
   private readonly codes = new Map<string, { count: number; samples: Array<KeyValue | null>; message: string }>();
   private readonly problemList: string[] = [];
   private t: LedgerTotals = { read: 0, loaded: 0, created: 0, updated: 0, failed: 0, pending: 0, retriedRows: 0, lockErrors: 0, firstPassRows: 0, firstPassLoaded: 0, apiCalls: 0 };
@@ -154,6 +158,7 @@ export class LedgerFold {
     } else if (rec.t === 'created') {
       e.intentOpen = false;
       this.orgJobIds.add(rec.jobId);
+      this.createdLog.push({ jobId: rec.jobId, at });
       if (e.result) return;
       const p = this.part(e.partition);
       if (e.orgJobs === 0 && p) p.jobs++;
@@ -185,7 +190,7 @@ export class LedgerFold {
   }
 
   private onPlanned(rec: Planned, at: number): void {
-    if (this.jobs.has(rec.seq)) {
+    if (this.jobs.has(rec.seq) || this.provisional.has(rec.seq)) {
       this.problem(`job ${rec.seq} is planned twice`);
       return;
     }
@@ -196,25 +201,39 @@ export class LedgerFold {
       ...(rec.retryOf !== undefined ? { retryOf: rec.retryOf } : {}),
       ...(rec.notBefore ? { notBefore: Date.parse(rec.notBefore) } : {}),
     };
-    this.jobs.set(rec.seq, e);
-    const p = this.part(rec.partition);
+    if (rec.retryOf !== undefined) {
+      // A retry job exists only once its origin's result names it (they are written in one
+      // append; a torn append can leave the retry's line without the result).
+      const origin = this.jobs.get(rec.retryOf);
+      if (!origin) {
+        this.problem(`retry job ${rec.seq} names job ${rec.retryOf} as its origin, which was never planned`);
+        return;
+      }
+      if (!origin.result) {
+        this.provisional.set(rec.seq, e);
+        return;
+      }
+      if (origin.result.retrySeq !== rec.seq) return; // another retry job took its rows: never counted
+    }
+    this.admit(e, rec);
+  }
+
+  private admit(e: JobEntry, rec?: Planned): void {
+    this.jobs.set(e.seq, e);
+    const p = this.part(e.partition);
     if (!p) return;
     p.started = true;
-    if (rec.kind === 'load' || rec.kind === 'reject') {
+    if (rec && (rec.kind === 'load' || rec.kind === 'reject')) {
       this.t.read += rec.freshRows;
       p.read += rec.freshRows;
       if (rec.lastKey) p.lastKey = rec.lastKey;
       if (rec.exhausted) p.exhausted = true;
     }
-    if (rec.kind === 'load' || rec.kind === 'retry' || rec.kind === 'reject') {
-      this.t.pending += rec.rows;
-      p.pending += rec.rows;
+    if (e.kind === 'load' || e.kind === 'retry' || e.kind === 'reject') {
+      this.t.pending += e.rows;
+      p.pending += e.rows;
     }
-    for (const w of rec.dupWinners ?? []) this.winners.add(w);
-    if (rec.kind === 'retry' || (rec.kind === 'failures-retry' && rec.retryOf !== undefined)) {
-      const origin = rec.retryOf !== undefined ? this.jobs.get(rec.retryOf) : undefined;
-      if (!origin) this.problem(`retry job ${rec.seq} names job ${rec.retryOf ?? '?'} as its origin, which was never planned`);
-    }
+    for (const w of rec?.dupWinners ?? []) this.winners.add(w);
   }
 
   private onResult(rec: Result, at: number): void {
@@ -234,6 +253,13 @@ export class LedgerFold {
     if (rec.rows !== e.rows) this.problem(`job ${rec.seq} was planned with ${e.rows} rows but its result counts ${rec.rows}`);
     if (rec.succeeded + rec.failed + rec.requeued !== rec.rows) {
       this.problem(`job ${rec.seq}: ${rec.succeeded} loaded + ${rec.failed} failed + ${rec.requeued} requeued ≠ its ${rec.rows} rows`);
+    }
+    if (rec.retrySeq !== undefined) {
+      const waiting = this.provisional.get(rec.retrySeq);
+      if (waiting) {
+        this.provisional.delete(rec.retrySeq);
+        this.admit(waiting);
+      }
     }
     if (rec.requeued > 0) {
       const retry = rec.retrySeq !== undefined ? this.jobs.get(rec.retrySeq) : undefined;
