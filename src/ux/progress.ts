@@ -55,6 +55,7 @@ export class LoadProgress {
   private lastDraw = -Infinity;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private restore?: () => void;
 
   /** The second form is TEMPORARY, for today's start/resume/retry-failures: (partitions, title, jsonEnabled). */
   public constructor(options: LoadProgressOptions);
@@ -84,9 +85,22 @@ export class LoadProgress {
       get rows(): number {
         return size.o.rows ?? size.stream.rows ?? 24;
       },
-      write: (chunk: string): boolean => this.stream.write(chunk),
+      write: (chunk: string): boolean => this.write(chunk),
     };
     this.writer = createLogUpdate(target as unknown as NodeJS.WriteStream, { showCursor: true });
+  }
+
+  /**
+   * Print a line above the live display (a warning, "Stopping…"), which stays in the
+   * scrollback; the display is drawn again under it.
+   */
+  public note(line: string): void {
+    if (this.o.jsonEnabled) return;
+    if (this.writer && !this.stopped) {
+      this.writer.clear();
+      this.write(line.endsWith('\n') ? line : `${line}\n`);
+      this.draw();
+    } else this.stream.write(line.endsWith('\n') ? line : `${line}\n`);
   }
 
   public get columns(): number {
@@ -104,12 +118,14 @@ export class LoadProgress {
     this.last = s;
     this.receivedAt = now;
     if (!this.tty) {
-      if (now - this.lastDraw >= this.o.ciIntervalMs) {
+      const final = s.state !== 'running' && s.state !== 'stopping' && s.state !== 'planned';
+      if (!final && now - this.lastDraw >= this.o.ciIntervalMs) {
         this.lastDraw = now;
         this.stream.write(ciLine(s) + '\n');
       }
       return;
     }
+    if (!this.restore) this.interceptForeignWrites();
     if (now - this.lastDraw >= this.o.refreshMs) this.draw();
     if (!this.timer && this.o.tickMs > 0) {
       this.timer = setInterval(() => this.draw(), this.o.tickMs);
@@ -125,6 +141,7 @@ export class LoadProgress {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.restore?.();
     if (this.o.jsonEnabled) return;
     const f = typeof final === 'boolean' ? legacyFinal(final, this.last) : final;
     const elapsed = this.elapsed();
@@ -137,6 +154,44 @@ export class LoadProgress {
       const head = lines[1];
       this.stream.write(`${s ? `${ciLine({ ...s, state: 'stopped', etaSeconds: null }, elapsed).replace(/ · (ETA —|stopping)/, '')} · ` : ''}${head}\n${f.lines.map((l) => `${l}\n`).join('')}`);
     }
+  }
+
+  /** The display's own writes bypass the interception below. */
+  private write(chunk: string): boolean {
+    return this.rawWrite ? this.rawWrite(chunk) : this.stream.write(chunk);
+  }
+
+  private rawWrite?: (chunk: string) => boolean;
+
+  /**
+   * While the display is live on process.stderr or process.stdout, anything else written to
+   * either (a warning, a log line) is printed above it instead of through it, so no frame is
+   * left half-erased. Undone by stop().
+   */
+  private interceptForeignWrites(): void {
+    const ours = this.stream === process.stderr || this.stream === process.stdout;
+    if (!ours || !this.writer) {
+      this.restore = () => undefined;
+      return;
+    }
+    const streams: NodeJS.WriteStream[] = [process.stdout, process.stderr].filter((st) => st.isTTY);
+    const originals = new Map(streams.map((st) => [st, st.write] as const));
+    const own = originals.get(this.stream) ?? this.stream.write;
+    this.rawWrite = (chunk: string): boolean => own.call(this.stream, chunk);
+    for (const st of streams) {
+      const orig = originals.get(st)!;
+      st.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+        if (this.stopped || !this.writer) return (orig as (...a: unknown[]) => boolean).call(st, chunk, ...rest);
+        this.writer.clear();
+        const ok = (orig as (...a: unknown[]) => boolean).call(st, chunk, ...rest);
+        this.draw();
+        return ok;
+      }) as typeof st.write;
+    }
+    this.restore = (): void => {
+      for (const [st, orig] of originals) st.write = orig;
+      this.rawWrite = undefined;
+    };
   }
 
   private elapsed(): number | undefined {
@@ -152,8 +207,10 @@ export class LoadProgress {
   }
 }
 
-/** stop(true|false) from today's commands: a run that was stopping ended cleanly (stopped), not in error. */
+/** stop(true|false) from today's commands: the engine's last snapshot carries the final state; a run that was stopping ended cleanly. */
 function legacyFinal(ok: boolean, last: ProgressSnapshot | undefined): FinalState {
   if (ok) return { state: 'completed', lines: [] };
-  return { state: last?.state === 'stopping' ? 'stopped' : 'failed', lines: [] };
+  const state = last?.state;
+  if (state === 'stopped' || state === 'cancelled' || state === 'failed') return { state, lines: [] };
+  return { state: state === 'stopping' ? 'stopped' : 'failed', lines: [] };
 }

@@ -1,7 +1,8 @@
 /*
  * The live progress display (src/ux/progress.ts) on an emulated terminal (@xterm/headless,
  * 80×24 and smaller): the summary with totals and ETA is always on screen, only in-flight
- * partitions are listed and as many as fit, redraws leave nothing in the scrollback, a clean
+ * partitions are listed and as many as fit, redraws (and a note printed above the display)
+ * leave nothing in the scrollback, a clean
  * stop says "stopped" with the caller's lines and no ✘ or ETA; without a TTY one line per
  * interval (on the display's own clock); with --json nothing. The old engine snapshot still works.
  */
@@ -92,6 +93,7 @@ describe('progress display', () => {
     for (let step = 0; step <= 40; step++) {
       now += 250;
       p.update(snapshot(step, 40, 30, 200_000));
+      if (step === 20) p.note('Warning: Stopping: no new jobs will start.');
       await flush();
       const shown = screen(term);
       expect(shown.some((l) => l.startsWith('Rows       ') && / loaded · [\d,]+ failed · [\d,]+ pending of 200,000$/.test(l)), `step ${step}: totals`).to.equal(true);
@@ -115,6 +117,8 @@ describe('progress display', () => {
     await flush();
     const all = [...scrollback(term), ...screen(term)].join('\n');
     const shown = screen(term).join('\n');
+    // A note printed during the run stays, once, above the display.
+    expect(all.split('\n').filter((l) => l === 'Warning: Stopping: no new jobs will start.')).to.have.length(1);
     expect(shown).to.include('■ Stopped').and.include('Resume with: sf datacloud load resume -o prod --run-id 20260105-090000-ab12');
     expect(shown).to.match(/Rows {7}[\d,]+ loaded · [\d,]+ failed · [\d,]+ pending of 200,000/);
     expect(shown).to.not.include('ETA');

@@ -1,0 +1,10 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loginToEmulator } from '../test/helpers/plugin.js';
+import { opportunityDefinition } from '../test/emulator/dataset.js';
+const org = await loginToEmulator({ url: 'http://127.0.0.1:4567', token: '00D000000000001AAA!emulator.token' });
+const def = join(org.home, 'opportunities.json');
+writeFileSync(def, JSON.stringify({ ...opportunityDefinition('ExtOpportunities__dlm', { profile: 'default', pollSeconds: [0.1, 1] }), name: 'tmux check' }, null, 2));
+const env = Object.entries(org.env).filter(([k]) => /^(HOME|USERPROFILE|SF_|SFDX_)/.test(k)).map(([k, v]) => `export ${k}='${v}'`).join('\n');
+writeFileSync('/tmp/rr/env.sh', env + `\nexport DEF='${def}'\n`);
+console.log(org.username, def);
