@@ -188,7 +188,6 @@ function timeCharts(run: ReportRun): string {
     `<figure>${both((W) => throughputSvg(run, W))}${caption([
       sw(COLOR.loaded, 'rows loaded per minute (each job\'s rows spread over its time in flight)'),
       `<span><i class="dash"></i>average ${e(int(avg))}/min</span>`,
-      `<span class="muted">${e(duration(series.bucketSeconds))} buckets</span>`,
     ])}${marks}</figure>`
   );
   out.push(`<figure>${both((W) => concurrencySvg(run, W))}${caption([sw(COLOR.inFlight, 'jobs in flight (average per bucket)'), `<span><i class="line" style="background:${COLOR.limit}"></i>concurrency limit</span>`])}</figure>`);
@@ -208,7 +207,11 @@ function markText(m: RunSeries['marks'][number]): string {
   return `<b>${e(m.what)}</b> ${at}`;
 }
 
-const X_LABEL = 'session time (gaps between sessions cut out)';
+/** The x-axis label, with the bucket width of the chart as drawn (a narrow chart has coarser buckets). */
+function xLabel(series: RunSeries, W: number): string {
+  const b = duration(series.bucketSeconds);
+  return W < 500 ? `session time (${b} buckets)` : `session time (${b} buckets; gaps between sessions cut out)`;
+}
 
 function attrs(run: ReportRun, chart: string, W: number): Record<string, string> {
   return { 'data-run-id': run.status.runId, 'data-chart': chart, 'data-layout': W < 500 ? 'narrow' : 'wide' };
@@ -225,7 +228,7 @@ function throughputSvg(run: ReportRun, W: number): string {
   const values = series.buckets.map((b) => b.perMinute);
   const avg = rowsPerMinute(run.status.timing);
   const ticks = niceTicks(Math.max(...values, avg), 4);
-  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'rows / min', X_LABEL);
+  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'rows / min', xLabel(series, W));
   const out = [svgOpen(attrs(run, 'throughput', W), f, 'Rows loaded per minute over session time'), ...parts];
   out.push(`<path class="area loaded" d="${stepPath(series, values, x, y, y(0))}" fill="${COLOR.loaded}" fill-opacity="0.18" stroke="none"/>`);
   out.push(`<path class="series loaded" d="${stepPath(series, values, x, y)}" fill="none" stroke="${COLOR.loaded}" stroke-width="2"/>`);
@@ -240,7 +243,7 @@ function concurrencySvg(run: ReportRun, W: number): string {
   const inFlight = series.buckets.map((b) => b.jobsInFlight);
   const limits = run.series.limit;
   const ticks = niceTicks(Math.max(...inFlight, ...series.buckets.map((b) => b.peakJobsInFlight), ...limits.map((l) => l.limit), 1), 4, true);
-  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'jobs', X_LABEL);
+  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'jobs', xLabel(series, W));
   const out = [svgOpen(attrs(run, 'concurrency', W), f, 'Bulk jobs in flight and the concurrency limit over session time'), ...parts];
   out.push(`<path class="series in-flight" d="${stepPath(series, inFlight, x, y, y(0))}" fill="${COLOR.inFlight}" fill-opacity="0.35" stroke="${COLOR.inFlight}" stroke-width="1"/>`);
   if (limits.length) {
@@ -260,7 +263,7 @@ function errorsSvg(run: ReportRun, W: number): string {
   const f = frame(W, W < 500 ? 170 : 190);
   const series = coarsen(run.series, Math.max(6, Math.floor((f.W - f.L - f.R) / 12)));
   const ticks = niceTicks(Math.max(...series.buckets.flatMap((b) => [b.lockErrors, b.retriedRows, b.failed]), 1), 4, true);
-  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'rows', X_LABEL);
+  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'rows', xLabel(series, W));
   const out = [svgOpen(attrs(run, 'errors', W), f, 'Lock errors, retried rows and failed rows per bucket of session time'), ...parts];
   const kinds: Array<[string, (b: RunSeries['buckets'][number]) => number, string]> = [
     ['lock', (b) => b.lockErrors, COLOR.lock],

@@ -140,7 +140,7 @@ export function markLines(marks: SeriesMark[], f: Frame, x: (s: number) => numbe
   groups.forEach((g, i) => {
     const px = x(g.offsetSeconds);
     out.push(`<path class="mark ${g.kinds.join(' ')}" d="M${num(px)},${f.T} V${f.H - f.B}" stroke="${COLOR.mark}" stroke-dasharray="4 3"/>`);
-    const what = words ? ` ${g.marks.map((m) => m.what).join(' → ')}` : '';
+    const what = words ? ` ${g.marks.map((m) => m.what).join(', then ')}` : '';
     const right = px > f.W - f.R - 160;
     out.push(`<text class="mark-label" x="${num(px + (what ? (right ? -3 : 3) : 0))}" y="${f.T - 4}" text-anchor="${what ? (right ? 'end' : 'start') : 'middle'}" fill="${COLOR.mark}">${i + 1}${e(what)}</text>`);
   });

@@ -281,7 +281,7 @@ describe('report', function () {
       expect(errors.inner).to.match(/<rect class="bar lock"/).and.match(/<rect class="bar retried"/);
     }
     const resumed = charts.find((s) => s.attrs['data-run-id'] === IDS.resumed && s.attrs['data-chart'] === 'throughput')!;
-    expect(resumed.inner).to.match(/<path class="mark stop resume"/).and.match(/>1 stopped → resume</);
+    expect(resumed.inner).to.match(/<path class="mark stop resume"/).and.match(/>1 stopped, then resume</);
     expect(dom).to.include('<b>stopped</b> 2026-01-05 09:01:40; resume began 2026-01-05 09:21:40, 20m 0s later');
     for (const chart of ['compare-throughput', 'compare-duration', 'compare-success', 'compare-failed']) {
       const c = charts.find((s) => s.attrs['data-chart'] === chart)!;
