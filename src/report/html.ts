@@ -36,7 +36,7 @@ import {
 } from './model.js';
 import { coarsen, type RunSeries } from './series.js';
 import { runBadge } from './state.js';
-import { COLOR, type Frame, frame, groupMarks, hbarChart, markLines, niceTicks, num, stepPath, svgOpen, timeAxes } from './svg.js';
+import { COLOR, type Frame, clockLabel, frame, groupMarks, hbarChart, markLines, niceTicks, num, stepPath, svgOpen, timeAxes } from './svg.js';
 
 const CSS = `
 *{box-sizing:border-box}
@@ -209,7 +209,7 @@ function markText(m: RunSeries['marks'][number]): string {
 
 /** The x-axis label, with the bucket width of the chart as drawn (a narrow chart has coarser buckets). */
 function xLabel(series: RunSeries, W: number): string {
-  const b = duration(series.bucketSeconds);
+  const b = clockLabel(series.bucketSeconds);
   return W < 500 ? `session time (${b} buckets)` : `session time (${b} buckets; gaps between sessions cut out)`;
 }
 
