@@ -65,6 +65,7 @@ svg.chart text.bar-label.muted{fill:#777;font-style:italic}
 .legend i.line{height:3px;vertical-align:3px}.legend i.dash{height:0;border-top:2px dashed #181818;background:none;vertical-align:3px}
 .cols{display:flex;flex-wrap:wrap;gap:0 28px}.cols>div{min-width:0;max-width:100%}
 .compare{display:flex;flex-wrap:wrap;gap:8px 24px}.compare figure{margin:4px 0;width:360px;max-width:100%}
+table.settings td:nth-child(3){min-width:170px}table.failures td:nth-child(4),table.failures td:nth-child(5){min-width:160px}
 ol.marks{margin:4px 0 0 0;padding-left:22px;font-size:13px}
 details summary{cursor:pointer;font-weight:600;margin:8px 0}
 `;
@@ -88,10 +89,10 @@ function badge(s: ReportRun['status']): string {
   return `<span class="badge ${b.kind}" data-state="${e(s.state)}">${e(b.label)}</span>`;
 }
 
-function table(headers: string[], rows: string[][], right: boolean[] = [], opts: { nowrap?: number[]; raw?: number[] } = {}): string {
+function table(headers: string[], rows: string[][], right: boolean[] = [], opts: { nowrap?: number[]; raw?: number[]; cls?: string } = {}): string {
   const th = headers.map((h) => `<th>${e(h)}</th>`).join('');
   const trs = rows.map((r) => `<tr>${r.map((c, i) => cell(c, i, right, opts)).join('')}</tr>`).join('\n');
-  return `<div class="scroll"><table><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table></div>`;
+  return `<div class="scroll"><table${opts.cls ? ` class="${opts.cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table></div>`;
 }
 
 function cell(c: string, i: number, right: boolean[], opts: { nowrap?: number[]; raw?: number[] }): string {
@@ -124,7 +125,7 @@ function runSection(run: ReportRun): string {
   p.push('<h3>Failures by error code</h3>');
   const failures = failureCells(s);
   if (failures.length) {
-    p.push(table(FAILURE_HEADERS, failures, FAILURE_RIGHT, { nowrap: [0] }));
+    p.push(table(FAILURE_HEADERS, failures, FAILURE_RIGHT, { nowrap: [0], cls: 'failures' }));
     const advice = failureAdvice(run);
     p.push(`<p>Every failed row, with its key, code, message and the row as sent, is listed in <code>${e(s.files.failures)}</code>.</p>`);
     if (run.retryCommand) p.push(`<p>Send them again with:</p><pre class="cmd">${e(run.retryCommand)}</pre>`);
@@ -133,7 +134,7 @@ function runSection(run: ReportRun): string {
   p.push('<h3>Sessions</h3>');
   p.push(s.timing.sessions.length ? table(SESSION_HEADERS, sessionCells(s), [false, false, false, false, true], { nowrap: [1, 2] }) : '<p>No session yet.</p>');
   p.push('<div class="cols"><div><h3>Settings</h3>');
-  p.push(table(['Setting', 'Value', 'Meaning'], settingsRows(s), [false, true, false], { nowrap: [0] }));
+  p.push(table(['Setting', 'Value', 'Meaning'], settingsRows(s), [false, true, false], { nowrap: [0], cls: 'settings' }));
   p.push('</div><div><h3>Mapping</h3>');
   p.push(table(['Source column', 'Target field', 'Role'], mappingRows(s), [], { nowrap: [0, 1] }));
   p.push('</div></div>');
