@@ -109,7 +109,8 @@ export function endLines(result: LoadRunResult, outcome: EngineOutcome): string[
 export function endSession(cmd: SfCommand<unknown>, run: RunDir, outcome: EngineOutcome, progress: LoadProgress | undefined): LoadRunResult {
   const result = runResult(run, outcome);
   const lines = endLines(result, outcome);
-  progress?.stop({ state: outcome.state, lines });
+  progress?.update(outcome.snapshot);
+  progress?.stop({ state: outcome.state, lines: [] }); // the closing lines go to stdout, below
   process.exitCode = exitCodeFor(result);
   if (outcome.error) cmd.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
   for (const l of lines) cmd.log(l);
