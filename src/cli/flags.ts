@@ -45,7 +45,7 @@ export const orgFlags = {
     parse: (input: string, ctx: never, opts: never) => deferred(async () => (await requiredOrg.parse(input, ctx, opts)) as Org),
     default: (ctx: never, manifest?: boolean) => deferred(() => (requiredOrg.default as (c: never, m?: boolean) => Promise<Org>)(ctx, manifest)),
   } as typeof requiredOrg,
-  'api-version': Flags.orgApiVersion(),
+  'api-version': Flags.orgApiVersion({ summary: messages.getMessage('flags.api-version.summary') }),
 };
 
 export const runsDirFlag = {
