@@ -68,9 +68,17 @@ function packageRoot(): string {
   }
 }
 
+let schemaFile: string | undefined;
+
+/** Absolute path of schemas/definition.json in the installed package (no compile). */
+export function definitionSchemaPath(): string {
+  schemaFile ??= join(packageRoot(), 'schemas', 'definition.json');
+  return schemaFile;
+}
+
 function load(): NonNullable<typeof cached> {
   if (!cached) {
-    const path = join(packageRoot(), 'schemas', 'definition.json');
+    const path = definitionSchemaPath();
     const schema = JSON.parse(readFileSync(path, 'utf8')) as Node;
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
     // Annotations: x-expected/x-reason for these messages, the other two for editors (VS Code).
@@ -78,11 +86,6 @@ function load(): NonNullable<typeof cached> {
     cached = { path, schema, validate: ajv.compile(schema) };
   }
   return cached;
-}
-
-/** Absolute path of schemas/definition.json in the installed package. */
-export function definitionSchemaPath(): string {
-  return load().path;
 }
 
 /** The parsed schema (read-only). */

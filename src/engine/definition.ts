@@ -127,7 +127,8 @@ export function resolveDefinition(raw: unknown, o: DefinitionOverrides = {}, opt
 
 /** The pure check behind resolveDefinition: never throws for a bad definition. */
 export function checkDefinition(raw: unknown, o: DefinitionOverrides = {}): DefinitionCheck {
-  const doc: Json = raw === undefined ? { version: DEFINITION_VERSION } : isObject(raw) ? structuredClone(raw) : { version: DEFINITION_VERSION };
+  if (raw !== undefined && !isObject(raw)) return { problems: [{ path: '(file)', message: `The definition must be a JSON object, not ${show(raw)}.` }], warnings: [] };
+  const doc: Json = raw === undefined ? { version: DEFINITION_VERSION } : structuredClone(raw);
   const given = new Map<string, string>();
   for (const section of ['source', 'target'] as const) if (doc[section] === undefined) doc[section] = {};
   for (const ov of OVERRIDES) {
@@ -148,7 +149,6 @@ export function checkDefinition(raw: unknown, o: DefinitionOverrides = {}): Defi
     return undefined;
   };
   const problems = [...schemaProblems(doc, { fromFlag, flagFor: (p) => FLAG_FOR.get(p) }), ...semanticProblems(doc, fromFlag)];
-  if (!isObject(raw) && raw !== undefined) problems.unshift({ path: '(file)', message: `The definition must be a JSON object, not ${show(raw)}.` });
   problems.sort((a, b) => rank(a.path) - rank(b.path));
   if (problems.length) return { problems, warnings: [] };
   const definition = build(doc);
@@ -216,7 +216,7 @@ function semanticProblems(doc: Json, fromFlag: (path: string) => string | undefi
         message:
           `${label('target.mapping')} maps the key column ${key} to ${mapped}, but target.externalIdField is ${ext}. The upsert matches records by target.externalIdField, so the key column must be mapped to it: ` +
           (own
-            ? `map "${key}": "${ext}", or set target.externalIdField to ${mapped} if ${mapped} is the External ID field (plan checks that against the org).`
+            ? `set target.externalIdField to ${mapped} if that is the External ID field, or map "${key}": "${ext}" if ${ext} is (plan checks which fields are External IDs against the org).`
             : `map "${key}": "${ext}" (${mapped} is a parent reference, not a field of the record itself).`),
       });
     }
