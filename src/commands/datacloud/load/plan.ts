@@ -19,7 +19,7 @@ export default class LoadPlanCommand extends SfCommand<LoadPlanResult> {
   public async run(): Promise<LoadPlanResult> {
     const { flags } = await parseExit1(this.parse(LoadPlanCommand));
     try {
-      const definition = definitionFromFlags(flags);
+      const definition = definitionFromFlags(flags, (w) => this.warn(w));
       const conn = flags['target-org'].getConnection(flags['api-version']);
       this.spinner.start(messages.getMessage('info.planning', [definition.source.object, definition.target.object]));
       const { plan } = await planLoad(conn, definition);

@@ -20,7 +20,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(messages.getMessage('info.stopping')));
     try {
-      const definition = definitionFromFlags(flags);
+      const definition = definitionFromFlags(flags, (w) => this.warn(w));
       const conn = flags['target-org'].getConnection(flags['api-version']);
       const { run, outcome } = await startLoad(conn, definition, {
         runsDir: flags['runs-dir'],
