@@ -3,11 +3,13 @@
  * session: adopt the job), or a crash between a create and the line that names it (on
  * resume: abort it). The run logs an intent before every create, so such a job is an Open
  * upsert job of this run's object and user that no ledger record names, created after the
- * jobs the log recorded before the intent and before the jobs it recorded after it. The
- * window is anchored on those known jobs' own createdDate, in the org's clock, so the
- * difference between this machine's clock and the org's does not matter. Only when exactly
- * one job matches one intent is it taken as the run's own; anything ambiguous is left
- * alone and said so: the run never aborts a job it cannot show is its own.
+ * jobs whose `created` line came before the intent (their createdDate, in the org's own
+ * clock, is the lower bound; no assumption about the two clocks is made).
+ *
+ * Those jobs are taken as the run's own only when the run's open intents can account for
+ * every one of them (as many intents as jobs, each job after some intent's lower bound,
+ * one intent per job). More such jobs than intents means another client made some, and
+ * then none is touched and the run says so: it never aborts a job it cannot show is its own.
  */
 import type { BulkIngestClient, JobInfo } from '../sink/bulk-client.js';
 import type { LedgerSink } from '../ledger/writer.js';
@@ -55,22 +57,26 @@ export class OrphanFinder {
       .filter((j) => Number.isFinite(j.created));
   }
 
-  /** Org-time bounds of the jobs created between two moments of the log. */
-  private window(jobs: Mine[], fromLog: number, toLog: number | undefined): { lo: number; hi: number } {
+  /** The org-time lower bound for a job created after the log reached `fromLog`. */
+  private lowerBound(jobs: Mine[], fromLog: number): number {
     const orgTime = new Map(jobs.map((j) => [j.id, j.created]));
     let lo = -Infinity;
-    let hi = Infinity;
     for (const c of this.o.fold.createdLog) {
       const t = orgTime.get(c.jobId);
-      if (t === undefined) continue;
-      if (c.at <= fromLog) lo = Math.max(lo, t);
-      else if (toLog !== undefined && c.at >= toLog) hi = Math.min(hi, t);
+      if (t !== undefined && c.at <= fromLog) lo = Math.max(lo, t);
     }
-    return { lo, hi };
+    return lo;
   }
 
-  private unknownOpen(jobs: Mine[], w: { lo: number; hi: number }): Mine[] {
-    return jobs.filter((j) => j.state === 'Open' && !this.o.fold.orgJobIds.has(j.id) && j.created >= w.lo && j.created <= w.hi);
+  private unknownOpen(jobs: Mine[], lo: number): Mine[] {
+    return jobs.filter((j) => j.state === 'Open' && !this.o.fold.orgJobIds.has(j.id) && j.created >= lo).sort((a, b) => a.created - b.created);
+  }
+
+  /** Can the intents (by lower bound) account for every job, one intent each? (Hall's condition on nested windows.) */
+  private explained(candidates: Mine[], los: number[]): boolean {
+    if (candidates.length > los.length) return false;
+    const sorted = [...los].sort((a, b) => a - b);
+    return candidates.every((c, k) => sorted.filter((lo) => lo <= c.created).length >= k + 1);
   }
 
   /** After a create whose answer was lost: the job it made, if the org shows exactly one. */
@@ -79,7 +85,7 @@ export class OrphanFinder {
       for (let waited = 0; this.creating > 1 && waited < 60_000; waited += 100) await this.o.clock.sleep(100);
       if (this.creating > 1) return undefined;
       const jobs = await this.mine();
-      const c = this.unknownOpen(jobs, this.window(jobs, intentAt, undefined));
+      const c = this.unknownOpen(jobs, this.lowerBound(jobs, intentAt));
       if (c.length !== 1) return undefined;
       this.o.fold.orgJobIds.add(c[0].id);
       return c[0];
@@ -101,28 +107,34 @@ export class OrphanFinder {
       run.event({ level: 'warn', type: 'orphans', message: `Could not list the org's jobs to look for jobs created but not recorded: ${(err as Error).message}` });
       return 0;
     }
-    const windows = open.map((e) => ({ e, w: this.window(jobs, e.intentAt!, e.intentNextAt) }));
+    const los = open.map((e) => this.lowerBound(jobs, e.intentAt!));
+    const candidates = this.unknownOpen(jobs, Math.min(...los));
+    const mark = (action: 'left', reason: string): void => {
+      for (const e of open) run.appendJobLogLazy({ t: 'orphan', at: at(), seq: e.seq, jobId: '', action, reason });
+    };
+    if (candidates.length === 0) {
+      mark('left', 'no unrecorded Open job of this run in the org');
+      return 0;
+    }
+    if (!this.explained(candidates, los)) {
+      mark('left', `${candidates.length} Open jobs could be this run's, but only ${open.length} create(s) of it went unrecorded`);
+      run.event({ level: 'warn', type: 'orphans', message: `Left ${candidates.map((j) => j.id).join(', ')} alone: more Open jobs than this run's unrecorded creates; some belong to another client.` });
+      return 0;
+    }
     let aborted = 0;
-    for (const { e, w } of windows) {
-      const mine = this.unknownOpen(jobs, w);
-      const claims = mine.length === 1 ? windows.filter((x) => this.unknownOpen([mine[0]], x.w).length === 1).length : 0;
-      if (mine.length === 0) {
-        run.appendJobLogLazy({ t: 'orphan', at: at(), seq: e.seq, jobId: '', action: 'left', reason: 'no unrecorded Open job of this run in the org' });
-      } else if (mine.length === 1 && claims === 1) {
-        try {
-          await this.o.retry(() => this.o.bulk.abort(mine[0].id), 'abort job');
-          run.appendJobLog({ t: 'orphan', at: at(), seq: e.seq, jobId: mine[0].id, action: 'aborted', reason: 'created before a crash, never recorded' });
-          run.event({ level: 'info', type: 'orphans', seq: e.seq, jobId: mine[0].id, message: `Aborted job ${mine[0].id}: created for job ${e.seq} just before the last session ended, never recorded.` });
-          this.o.fold.orgJobIds.add(mine[0].id);
-          aborted++;
-        } catch (err) {
-          run.event({ level: 'warn', type: 'orphans', jobId: mine[0].id, message: `Could not abort unrecorded job ${mine[0].id}: ${(err as Error).message}` });
-        }
-      } else {
-        run.appendJobLogLazy({ t: 'orphan', at: at(), seq: e.seq, jobId: '', action: 'left', reason: `${mine.length} Open jobs match; none can be shown to be this run's` });
-        run.event({ level: 'warn', type: 'orphans', seq: e.seq, message: `Left ${mine.map((j) => j.id).join(', ')} alone: they match job ${e.seq}'s create, but cannot be told apart from other clients' jobs.` });
+    for (const [i, job] of candidates.entries()) {
+      const e = open[i];
+      try {
+        await this.o.retry(() => this.o.bulk.abort(job.id), 'abort job');
+        run.appendJobLog({ t: 'orphan', at: at(), seq: e.seq, jobId: job.id, action: 'aborted', reason: 'created before the last session ended, never recorded' });
+        run.event({ level: 'info', type: 'orphans', jobId: job.id, message: `Aborted job ${job.id}: created just before the last session ended, never recorded.` });
+        this.o.fold.orgJobIds.add(job.id);
+        aborted++;
+      } catch (err) {
+        run.event({ level: 'warn', type: 'orphans', jobId: job.id, message: `Could not abort unrecorded job ${job.id}: ${(err as Error).message}` });
       }
     }
+    for (const e of open.slice(candidates.length)) run.appendJobLogLazy({ t: 'orphan', at: at(), seq: e.seq, jobId: '', action: 'left', reason: 'its create made no job' });
     return aborted;
   }
 }

@@ -37,8 +37,6 @@ export type JobEntry = {
   /** The latest create intent, and whether no `created` followed it (an org job may exist that the log does not name). */
   intentAt?: number;
   intentOpen: boolean;
-  /** Time of the first ledger record after the open intent: the org job, if any, was created before it. */
-  intentNextAt?: number;
   /** The latest org job of this seq. */
   jobId?: string;
   orgJobs: number;
@@ -92,7 +90,6 @@ export class LedgerFold {
   public readonly orgJobIds = new Set<string>();
   /** Each `created` record: the org job id and when the log got it (to anchor org time to log order). */
   public readonly createdLog: Array<{ jobId: string; at: number }> = [];
-  private awaitingNext: JobEntry[] = [];
   /** Retry jobs planned before their origin's result (same append); admitted when it names them. */
   private readonly provisional = new Map<number, JobEntry>();
   private readonly codes = new Map<string, { count: number; samples: Array<KeyValue | null>; message: string }>();
@@ -123,10 +120,6 @@ export class LedgerFold {
   public apply(rec: JobLogRecord): void {
     const at = Date.parse(rec.at);
     if (at > this.lastActivity) this.lastActivity = at;
-    if (this.awaitingNext.length) {
-      for (const e of this.awaitingNext) if (!(rec.t === 'intent' && rec.seq === e.seq)) e.intentNextAt = at;
-      this.awaitingNext = this.awaitingNext.filter((e) => e.intentNextAt === undefined);
-    }
     switch (rec.t) {
       case 'planned':
         return this.onPlanned(rec, at);
@@ -151,8 +144,6 @@ export class LedgerFold {
     if (rec.t === 'intent') {
       e.intentAt = at;
       e.intentOpen = true;
-      e.intentNextAt = undefined;
-      this.awaitingNext.push(e);
     } else if (rec.t === 'orphan') {
       e.intentOpen = false;
     } else if (rec.t === 'created') {

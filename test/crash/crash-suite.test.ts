@@ -11,7 +11,7 @@
  * so a slow machine only makes a case slower. Replay a failing case with CRASH_SEED=<seed>.
  */
 import { expect } from 'chai';
-import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.js';
 import { generateDataset, datasetConfig, opportunityDefinition } from '../emulator/dataset.js';
@@ -181,17 +181,29 @@ describe('crash suite: kill -9 and power loss at seeded moments, then resume', f
       const k = 10 + Math.floor(random() * 100);
       const { run, code } = await killAfter(k, ['datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json']);
       expect(code).to.equal(null);
-      for (const file of [run.jobLogFile, run.failuresFile]) {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch {
-          continue;
-        }
-        const lastStart = text.lastIndexOf('\n', text.length - 2) + 1;
-        const size = statSync(file).size;
-        const cut = Buffer.byteLength(text.slice(0, lastStart)) + Math.floor(random() * (size - Buffer.byteLength(text.slice(0, lastStart))));
-        truncateSync(file, cut);
+      // What fsync-before-acknowledge lets a power loss take: the tail of each log after its
+      // last completed append. jobs.ndjson: a random byte within its last two lines. The
+      // failure lines of a batch are fsynced before its result is written, so they can only
+      // be lost with that result: failures.ndjson is cut only when its last batch has no
+      // result left in jobs.ndjson.
+      const cutTail = (file: string, lines: number): void => {
+        const buf = readFileSync(file);
+        let start = buf.length - 1;
+        for (let seen = 0; start > 0; start--) if (buf[start - 1] === 10 && ++seen === lines) break;
+        truncateSync(file, start + Math.floor(random() * (buf.length - start)));
+      };
+      cutTail(run.jobLogFile, 2);
+      let failuresText = '';
+      try {
+        failuresText = readFileSync(run.failuresFile, 'utf8');
+      } catch {
+        failuresText = '';
+      }
+      const lastFailure = failuresText.trim().split('\n').at(-1);
+      if (lastFailure) {
+        const batch = (JSON.parse(lastFailure) as { batch: string }).batch;
+        const stillRecorded = readFileSync(run.jobLogFile, 'utf8').includes(`"batch":"${batch}"`);
+        if (!stillRecorded) cutTail(run.failuresFile, 1 + Math.floor(random() * 3));
       }
       await checkStatus(run);
       await finish(run, `seed ${SEED} power loss ${i + 1} (k=${k})`);
