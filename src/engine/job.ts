@@ -167,3 +167,27 @@ async function closeOnce(ctx: JobContext, call: Call, jobId: string): Promise<Jo
     return ctx.bulk.close(jobId);
   });
 }
+
+/** Abort the org jobs of these entries that are in flight (cancel), and record it. A job that already ended can't be aborted; resume collects its results. */
+export async function abortOpenJobs(ctx: JobContext, entries: JobEntry[], reason: string): Promise<void> {
+  for (const e of entries) {
+    if (!e.jobId || e.aborted || e.kind === 'reject') continue;
+    try {
+      await ctx.bulk.abort(e.jobId);
+      ctx.run.appendJobLog({ t: 'aborted', at: new Date(ctx.clock.now()).toISOString(), seq: e.seq, jobId: e.jobId, reason });
+    } catch {
+      // ended meanwhile
+    }
+  }
+}
+
+/** Delete a finished job from the org once its result is recorded (best effort: the org drops finished jobs after 7 days anyway). */
+export async function dropFinishedJob(ctx: JobContext, seq: number, jobId: string): Promise<void> {
+  if (!jobId) return;
+  try {
+    await ctx.bulk.deleteJob(jobId);
+    ctx.run.appendJobLogLazy({ t: 'deleted', at: new Date(ctx.clock.now()).toISOString(), seq, jobId });
+  } catch {
+    // left for the org to expire
+  }
+}

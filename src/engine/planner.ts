@@ -317,6 +317,12 @@ async function cutByKey(ctx: OrgContext, def: LoadDefinition, total: number, wan
   return out;
 }
 
+/** The source's rows under the definition's filter (COUNT(*)). */
+export async function countRows(ctx: Pick<OrgContext, 'dc'>, def: LoadDefinition): Promise<number> {
+  const res = await dcQuery(ctx, `SELECT COUNT(*) AS ${quoteIdent('n')} FROM ${quoteIdent(def.source.object)}${where([def.source.filter])}`, def);
+  return Number(res.rows[0]?.[0] ?? 0);
+}
+
 /** Run a Data Cloud query, turning its errors into LoadErrors that name the problem. */
 export async function dcQuery(ctx: Pick<OrgContext, 'dc'>, sql: string, def: LoadDefinition, signal?: AbortSignal): Promise<QueryResult> {
   try {

@@ -17,13 +17,11 @@ import { hostname } from 'node:os';
 import { toApiError } from '../core/errors.js';
 import type { BulkIngestClient } from '../sink/bulk-client.js';
 import { scanCsv } from '../sink/csv-scan.js';
-import { isRetryableCode } from '../sink/error-codes.js';
 import type { DataCloudClient } from '../source/datacloud-client.js';
 import type { OrgLimits } from '../core/org-api.js';
-import { RunFileWriteError } from '../state/files.js';
 import type { RunDir } from '../state/run-dir.js';
-import { LockLostError, RunLockHandle, RunLockedError, HEARTBEAT_MS } from '../state/run-lock.js';
-import type { JobLogRecord, RunManifest, RunState, SessionCommand } from '../state/types.js';
+import { RunLockHandle, RunLockedError, HEARTBEAT_MS } from '../state/run-lock.js';
+import type { RunManifest, RunState, SessionCommand } from '../state/types.js';
 import type { JobEntry, LedgerFold } from '../ledger/fold.js';
 import { readLedger } from '../ledger/read.js';
 import { LedgerWriter } from '../ledger/writer.js';
@@ -32,16 +30,16 @@ import { systemClock, type Clock } from './clock.js';
 import { createController, type ConcurrencyController } from './concurrency.js';
 import { LoadError } from './errors.js';
 import { httpRetry, type Retrying } from './http-retry.js';
-import { driveJob, type JobContext } from './job.js';
+import { abortOpenJobs, driveJob, dropFinishedJob, type JobContext } from './job.js';
 import { batchesOf, LimitsGuard } from './limits.js';
 import { OrphanFinder } from './orphans.js';
-import { dcQuery, sessionExpired } from './planner.js';
-import { where } from './predicates.js';
+import { countRows } from './planner.js';
+import { planPage } from './pages.js';
+import { CircuitBreaker, fatalOf, stopsTheRun } from './stops.js';
 import { parentLocks, SourceReader, targetLayout, type Page, type TargetLayout } from './reader.js';
 import { recordJob, type RetryOrigin } from './recorder.js';
 import { Scheduler, type QueuedJob } from './scheduler.js';
 import type { TargetInfo } from './planner.js';
-import { quoteIdent } from '../source/sql.js';
 import { snapshotOf } from './progress.js';
 
 export type EngineDeps = {
@@ -91,7 +89,7 @@ export class LoadSession {
   private wake?: () => void;
   private apiCalls = 0;
   private readonly taskFailures = new Map<number, number>();
-  private deadStreak = { code: '', n: 0 };
+  private breaker!: CircuitBreaker;
   private lastLimit = 0;
   private startedAt = 0;
   private readonly resumed = { inFlight: 0, queued: 0, orphansAborted: 0 };
@@ -147,6 +145,7 @@ export class LoadSession {
     const pacing = this.manifest.definition.pacing;
     this.layout = targetLayout(this.manifest.definition, opts.target);
     this.controller = createController(pacing);
+    this.breaker = new CircuitBreaker(pacing.circuitBreakerJobs);
     this.lastLimit = this.controller.limit;
     this.retry = httpRetry({
       clock: this.clock,
@@ -180,18 +179,7 @@ export class LoadSession {
     run.event({ level: 'info', type: 'session-start', message: `${opts.command} on ${hostname()} (pid ${process.pid})` });
 
     // What the ledger says is unfinished: queued again (jobs in flight are asked of the org first).
-    for (const p of fold.partitions) if (p.exhausted) this.scheduler.setExhausted(p.index);
-    for (const e of fold.unfinished()) {
-      if (e.kind === 'reject') continue;
-      if (e.jobId && !e.aborted) this.resumed.inFlight++;
-      else this.resumed.queued++;
-      this.scheduler.enqueue({ seq: e.seq, partition: e.partition, notBefore: e.notBefore ?? 0, fresh: e.kind === 'load' && !e.jobId });
-    }
-    if (opts.command === 'start') {
-      for (const part of this.manifest.plan.partitions) {
-        if (part.startOffsetSeconds > 0 && !fold.partitions[part.index].started) this.scheduler.holdUntil(part.index, this.startedAt + part.startOffsetSeconds * 1000);
-      }
-    }
+    Object.assign(this.resumed, this.scheduler.restore(fold, this.manifest.plan.partitions, opts.command === 'start' ? this.startedAt : undefined));
     if (opts.prepare) {
       const before = new Set(fold.unfinished().map((e) => e.seq));
       opts.prepare({ writer: this.writer, layout: this.layout, manifest: this.manifest });
@@ -213,7 +201,7 @@ export class LoadSession {
       opts.signal?.removeEventListener('abort', onAbort);
     }
     await Promise.allSettled([...this.tasks]);
-    if (this.stopping === 'cancelled' && this.abortOnCancel) await this.abortInFlight('cancelled by sf datacloud load cancel');
+    if (this.stopping === 'cancelled' && this.abortOnCancel) await abortOpenJobs(this.jobContext(), this.fold.unfinished(), 'cancelled by sf datacloud load cancel');
     return this.end();
   }
 
@@ -300,54 +288,7 @@ export class LoadSession {
     }
     this.scheduler.finishRead(index);
     if (this.stopping && page.jobs.length === 0 && page.rejects.length === 0) return;
-    this.planPage(index, page);
-  }
-
-  /** Record a page: its jobs' CSVs on disk, then one append of their `planned` lines (the cursor moves with them). */
-  private planPage(index: number, page: Page): void {
-    const w = this.writer;
-    const at = this.iso();
-    const records: JobLogRecord[] = [];
-    const queued: QueuedJob[] = [];
-    for (const d of page.jobs) {
-      const seq = w.nextSeq();
-      w.writeJobCsv(seq, d.csv);
-      records.push({ t: 'planned', at, seq, kind: 'load', partition: index, rows: d.rows, freshRows: d.rows, attempt: 1, bytes: d.bytes, ...(d.dupWinners.length ? { dupWinners: d.dupWinners } : {}) });
-      queued.push({ seq, partition: index, notBefore: 0, fresh: true, parents: d.parents });
-    }
-    if (page.rejects.length) {
-      const seq = w.nextSeq();
-      const batch = `r${seq}`;
-      const codes: Record<string, number> = {};
-      const samples: Array<{ code: string; key: string | number | null; message: string }> = [];
-      for (const r of page.rejects) {
-        codes[r.code] = (codes[r.code] ?? 0) + 1;
-        if (codes[r.code] <= 3) samples.push({ code: r.code, key: r.key, message: r.message });
-      }
-      w.appendFailures(
-        page.rejects.map((r, n) => ({
-          status: 'failed' as const, fid: `${seq}.${n}`, batch, at, seq, partition: index, key: r.key, parent: r.parent, code: r.code, message: r.message,
-          fields: [], attempts: 0, transient: false, retryable: isRetryableCode(r.code), row: r.row,
-        }))
-      );
-      records.push(
-        { t: 'planned', at, seq, kind: 'reject', partition: index, rows: page.rejects.length, freshRows: page.rejects.length, attempt: 1 },
-        {
-          t: 'result', at, seq, jobId: '', kind: 'reject', partition: index, state: 'LocalReject', rows: page.rejects.length, succeeded: 0, created: 0, updated: 0,
-          failed: page.rejects.length, requeued: 0, lockErrors: 0, transientErrors: 0, recovered: 0, errorCodes: codes, samples, batch, apiCalls: 0, seconds: 0,
-        }
-      );
-    }
-    // The cursor and the end of the partition ride on the last planned record.
-    const lastPlanned = [...records].reverse().find((r) => r.t === 'planned') as Extract<JobLogRecord, { t: 'planned' }> | undefined;
-    if (lastPlanned) {
-      if (page.lastKey) lastPlanned.lastKey = page.lastKey;
-      if (page.exhausted) lastPlanned.exhausted = true;
-      w.appendJobLog(...records);
-    } else if (page.exhausted) {
-      w.appendJobLog({ t: 'exhausted', at, partition: index, ...(page.lastKey ? { lastKey: page.lastKey } : {}) });
-    }
-    for (const q of queued) this.scheduler.enqueue(q);
+    for (const q of planPage(this.writer, index, page, this.iso())) this.scheduler.enqueue(q);
     if (page.exhausted) this.scheduler.setExhausted(index);
   }
 
@@ -423,14 +364,18 @@ export class LoadSession {
           message: `Job ${r.jobId}: ${r.succeeded} loaded, ${r.failed} failed, ${r.requeued} to retry (${Object.entries(r.errorCodes).map(([c, n]) => `${c} ×${n}`).join(', ') || `${r.transientErrors} transient`})`,
         });
       }
-      void this.deleteOrgJob(e.seq, r.jobId);
+      void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
       if (rec.quota) {
         this.fatal ??= new LoadError('LimitsExhausted', `The org stopped job ${r.jobId}: ${drive.info.errorMessage ?? 'an allocation is exhausted'}.`, [
           'Wait for the rolling 24 h allocation to recover, then resume the run; its unprocessed rows are kept.',
         ]);
         this.stop('limits');
       }
-      this.breaker(rec.deadCode, rec.deadMessage);
+      const open = this.breaker.feed(rec.deadCode, rec.deadMessage);
+      if (open) {
+        this.fatal ??= open;
+        this.stop('error');
+      }
     } catch (err) {
       release();
       if (this.stopping) return;
@@ -443,8 +388,8 @@ export class LoadSession {
 
   /** A job's task failed (its calls, not its rows): back off and try it again, a few times. */
   private contain(q: QueuedJob, err: unknown): void {
+    if (stopsTheRun(err)) throw err;
     const e = toApiError(err);
-    if (err instanceof LoadError || err instanceof RunFileWriteError || e.status === 401 || e.errorCode === 'INVALID_SESSION_ID' || e.quota) throw err;
     const n = (this.taskFailures.get(q.seq) ?? 0) + 1;
     this.taskFailures.set(q.seq, n);
     if (n >= MAX_TASK_FAILURES) {
@@ -456,49 +401,11 @@ export class LoadSession {
     this.scheduler.enqueue({ ...q, notBefore: this.clock.now() + 10_000 * n });
   }
 
-  private breaker(code: string | undefined, message: string | undefined): void {
-    if (!code) {
-      this.deadStreak = { code: '', n: 0 };
-      return;
-    }
-    this.deadStreak = { code, n: this.deadStreak.code === code ? this.deadStreak.n + 1 : 1 };
-    if (this.deadStreak.n >= this.manifest.definition.pacing.circuitBreakerJobs) {
-      this.fatal ??= new LoadError('CircuitBreakerOpen', `Every row of the last ${this.deadStreak.n} jobs failed with ${code}: ${message ?? ''}`, [
-        'Fix the cause (a validation rule, a required field, the mapping), then resume the run for the rest and run retry-failures for these rows.',
-      ]);
-      this.stop('error');
-    }
-  }
-
-  private async deleteOrgJob(seq: number, jobId: string): Promise<void> {
-    if (!jobId) return;
-    try {
-      await this.deps.bulk.deleteJob(jobId);
-      this.writer.appendJobLogLazy({ t: 'deleted', at: this.iso(), seq, jobId });
-    } catch {
-      // The org drops finished jobs after 7 days anyway.
-    }
-  }
-
   // ---------------------------------------------------------------- stop, errors, heartbeat
 
   private onError(err: unknown): void {
-    if (err instanceof LoadError) this.fatal ??= err;
-    else if (err instanceof LockLostError) this.fatal ??= new LoadError('LockLost', err.message, ['This session stopped writing; the other runner continues the run.']);
-    else if (err instanceof RunFileWriteError) {
-      this.fatal ??= new LoadError('RunFilesUnwritable', `A run file could not be written: ${err.message}.`, [
-        'Free disk space or make the runs directory writable, then resume the run; what was recorded before is intact.',
-      ]);
-    } else {
-      const e = toApiError(err);
-      if (e.status === 401 || e.errorCode === 'INVALID_SESSION_ID') this.fatal ??= sessionExpired();
-      else if (e.quota) {
-        this.fatal ??= new LoadError('LimitsExhausted', `The org refused more requests (${e.errorCode}: ${e.message.slice(0, 200)}).`, [
-          'Wait for the daily allocation to recover (rolling 24 h), then resume the run.',
-        ]);
-      } else this.fatal ??= new LoadError('ApiError', `A call to the org failed: ${e.message.slice(0, 300)}`, ['Resume the run to continue; nothing recorded is lost.']);
-    }
-    this.stop(this.fatal?.code === 'LimitsExhausted' ? 'limits' : 'error');
+    this.fatal ??= fatalOf(err);
+    this.stop(this.fatal.code === 'LimitsExhausted' ? 'limits' : 'error');
   }
 
   private stop(reason: NonNullable<LoadSession['stopping']>): void {
@@ -529,18 +436,6 @@ export class LoadSession {
     if (limit === this.lastLimit) return;
     this.lastLimit = limit;
     this.run.event({ level: 'info', type: 'concurrency', message: `Concurrency limit ${limit}`, data: { limit } });
-  }
-
-  private async abortInFlight(reason: string): Promise<void> {
-    for (const e of this.fold.unfinished()) {
-      if (!e.jobId || e.aborted || e.kind === 'reject') continue;
-      try {
-        await this.deps.bulk.abort(e.jobId);
-        this.writer.appendJobLog({ t: 'aborted', at: this.iso(), seq: e.seq, jobId: e.jobId, reason });
-      } catch {
-        // A job that already ended can't be aborted; resume collects its results.
-      }
-    }
   }
 
   // ---------------------------------------------------------------- the end
@@ -583,13 +478,8 @@ export class LoadSession {
 
   /** Count the source again at the end: rows read must equal the rows there are. */
   private async recount(): Promise<RunManifest['recount']> {
-    const def = this.manifest.definition;
     try {
-      const res = await this.retry(
-        () => dcQuery({ dc: this.deps.dc }, `SELECT COUNT(*) AS ${quoteIdent('n')} FROM ${quoteIdent(def.source.object)}${where([def.source.filter])}`, def),
-        'recount'
-      );
-      return { at: this.iso(), rows: Number(res.rows[0]?.[0] ?? 0) };
+      return { at: this.iso(), rows: await this.retry(() => countRows({ dc: this.deps.dc }, this.manifest.definition), 'recount') };
     } catch (err) {
       this.run.event({ level: 'warn', type: 'recount', message: `Could not count the source again at the end (${(err as Error).message}); the plan's count stands.` });
       return undefined;

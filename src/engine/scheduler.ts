@@ -14,6 +14,7 @@
  *     maxConcurrentQueries, whatever the size of the load.
  */
 import type { PacingSettings, PlanPartition } from '../state/types.js';
+import type { LedgerFold } from '../ledger/fold.js';
 
 export type QueuedJob = {
   seq: number;
@@ -79,6 +80,28 @@ export class Scheduler {
   /** Hold a partition back until `at` (its stagger, or after a failed read). */
   public holdUntil(i: number, at: number): void {
     this.parts[i].nextStartAt = Math.max(this.parts[i].nextStartAt, at);
+  }
+
+  /**
+   * Take up what the ledger says is unfinished: partitions read to the end, jobs to send
+   * (those in flight are asked of the org first), the stagger of partitions not started
+   * (from `staggerFrom`, a start session's first moment). Returns what it found.
+   */
+  public restore(fold: LedgerFold, partitions: PlanPartition[], staggerFrom?: number): { inFlight: number; queued: number } {
+    const found = { inFlight: 0, queued: 0 };
+    for (const p of fold.partitions) if (p.exhausted) this.setExhausted(p.index);
+    for (const e of fold.unfinished()) {
+      if (e.kind === 'reject') continue;
+      if (e.jobId && !e.aborted) found.inFlight++;
+      else found.queued++;
+      this.enqueue({ seq: e.seq, partition: e.partition, notBefore: e.notBefore ?? 0, fresh: e.kind === 'load' && !e.jobId });
+    }
+    if (staggerFrom !== undefined) {
+      for (const part of partitions) {
+        if (part.startOffsetSeconds > 0 && !fold.partitions[part.index].started) this.holdUntil(part.index, staggerFrom + part.startOffsetSeconds * 1000);
+      }
+    }
+    return found;
   }
 
   public enqueue(j: QueuedJob): void {
