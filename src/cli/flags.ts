@@ -48,6 +48,14 @@ export const orgFlags = {
   'api-version': Flags.orgApiVersion({ summary: messages.getMessage('flags.api-version.summary') }),
 };
 
+/**
+ * The end-of-run webhook. Its URL is a secret (Slack's carry a token in the path), so it is
+ * taken from the flag or the environment at run time and never written to a run file.
+ */
+export const notifyFlag = {
+  'notify-url': Flags.string({ summary: messages.getMessage('flags.notify-url.summary'), description: messages.getMessage('flags.notify-url.description'), env: 'SF_DATACLOUD_LOAD_NOTIFY_URL' }),
+};
+
 export const runsDirFlag = {
   'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
 };

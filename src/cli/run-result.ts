@@ -11,7 +11,8 @@ import type { EngineOutcome } from '../engine/runner.js';
 import type { LoadProgress } from '../ux/progress.js';
 import type { RunDir } from '../state/run-dir.js';
 import type { JobTotals, Totals } from '../ledger/status-types.js';
-import { hint } from '../ledger/status.js';
+import { hint, summarizeRun } from '../ledger/status.js';
+import { notificationText, notifyWebhook, redactUrl } from '../notify/webhook.js';
 
 export type LoadRunResult = {
   runId: string;
@@ -105,8 +106,8 @@ export function endLines(result: LoadRunResult, outcome: EngineOutcome): string[
   return lines;
 }
 
-/** End a start/resume/retry-failures session: stop the display, set the exit code, say what's next. */
-export function endSession(cmd: SfCommand<unknown>, run: RunDir, outcome: EngineOutcome, progress: LoadProgress | undefined): LoadRunResult {
+/** End a start/resume/retry-failures session: stop the display, set the exit code, say what's next, notify. */
+export async function endSession(cmd: SfCommand<unknown>, run: RunDir, outcome: EngineOutcome, progress: LoadProgress | undefined, notifyUrl?: string): Promise<LoadRunResult> {
   const result = runResult(run, outcome);
   const lines = endLines(result, outcome);
   progress?.update(outcome.snapshot);
@@ -114,5 +115,11 @@ export function endSession(cmd: SfCommand<unknown>, run: RunDir, outcome: Engine
   process.exitCode = exitCodeFor(result);
   if (outcome.error) cmd.warn(`${outcome.error.message}\n${outcome.error.actions.map((a) => `  - ${a}`).join('\n')}`);
   for (const l of lines) cmd.log(l);
+  if (notifyUrl) {
+    const status = summarizeRun(run);
+    const sent = await notifyWebhook(notifyUrl, { status, text: notificationText(status) });
+    if (sent.ok) cmd.log(startMessages.getMessage('info.notified', [redactUrl(notifyUrl)]));
+    else cmd.warn(startMessages.getMessage('info.notifyFailed', [redactUrl(notifyUrl), sent.attempts, sent.error ?? `HTTP ${sent.status ?? '?'}`]));
+  }
   return result;
 }

@@ -89,8 +89,6 @@ export type LoadDefinition = {
     mapping: Record<string, string>;
   };
   pacing: PacingSettings;
-  /** Optional end-of-run notification. */
-  notify?: { webhookUrl?: string };
 };
 
 export type PlanPartition = {

@@ -1,7 +1,7 @@
 import { Messages } from '@salesforce/core';
 import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { retryFailures } from '../../../engine/load.js';
-import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { notifyFlag, orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
@@ -20,6 +20,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
     ...orgFlags,
     ...runIdFlag,
     ...runsDirFlag,
+    ...notifyFlag,
     'error-code': Flags.string({ multiple: true, summary: messages.getMessage('flags.error-code.summary') }),
     'use-stored-rows': Flags.boolean({ summary: messages.getMessage('flags.use-stored-rows.summary') }),
   };
@@ -41,7 +42,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
         },
         onProgress: (s) => progress?.update(s),
       });
-      const result = { ...endSession(this, r.run, r.outcome, progress), selected: r.selected, sent: r.sent, unchanged: r.unchanged, resumedInterrupted: r.resumedInterrupted };
+      const result = { ...(await endSession(this, r.run, r.outcome, progress, flags['notify-url'])), selected: r.selected, sent: r.sent, unchanged: r.unchanged, resumedInterrupted: r.resumedInterrupted };
       const n = (x: number): string => x.toLocaleString('en-US');
       if (r.resumedInterrupted) this.log(messages.getMessage('info.resumedInterrupted'));
       else this.log(messages.getMessage('info.done', [n(r.selected), n(r.sent), n(r.unchanged), n(result.totals.loaded), n(result.totals.failed)]));

@@ -1,7 +1,7 @@
 import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
 import { startLoad } from '../../../engine/load.js';
-import { definitionFlags, definitionFromFlags, orgFlags, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { definitionFlags, definitionFromFlags, notifyFlag, orgFlags, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
@@ -13,7 +13,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
   public static readonly summary = messages.getMessage('summary');
   public static readonly description = messages.getMessage('description');
   public static readonly examples = messages.getMessages('examples');
-  public static readonly flags = { ...orgFlags, ...definitionFlags, ...runsDirFlag };
+  public static readonly flags = { ...orgFlags, ...definitionFlags, ...runsDirFlag, ...notifyFlag };
 
   public async run(): Promise<LoadRunResult> {
     const { flags } = await parseExit1(this.parse(LoadStart));
@@ -33,7 +33,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
         },
         onProgress: (s) => progress?.update(s),
       });
-      return endSession(this, run, outcome, progress);
+      return await endSession(this, run, outcome, progress, flags['notify-url']);
     } catch (err) {
       progress?.stop({ state: 'failed', lines: [] });
       throw toSfError(err);
