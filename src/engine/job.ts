@@ -78,7 +78,8 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string):
 
   if (!info) {
     const body = csv();
-    run.appendJobLog({ t: 'intent', at: at(), seq: e.seq });
+    // Not fsynced: after a kill it is in the page cache; only a power loss can take it, and then at worst an empty Open job is left in the org.
+    run.appendJobLogLazy({ t: 'intent', at: at(), seq: e.seq });
     const intentAt = clock.now();
     let created: JobInfo;
     let adopted = false;
