@@ -221,6 +221,16 @@ describe('status: summarizeRun (the fold of a run directory)', () => {
     expect(s.jobs.inFlight).to.equal(1);
   });
 
+  it('hints name the org by its alias, quoted for the shell when it needs it', () => {
+    const f = new RunFixture(tmpRoot(), { runId: 'run-alias', partitionRows: [100], start: T0, org: { alias: "prod's org" } });
+    f.session('start', 0, 10, 'stopped').close();
+    const s = summarizeRun(f.run);
+    valid(s);
+    expect(s.org.alias).to.equal("prod's org");
+    const argv = shellWords(s.health.next!);
+    expect(argv.slice(0, 7)).to.deep.equal(['sf', 'datacloud', 'load', 'resume', '-o', "prod's org", '--run-id']);
+  });
+
   it('planned, stopped, failed and cancelled runs need resume (exit 3)', () => {
     const planned = new RunFixture(tmpRoot(), { runId: 'run-planned', partitionRows: [100], start: T0 }).close();
     expect(summarizeRun(planned.run).health).to.include({ verdict: 'needs-resume', exitCode: 3 });
