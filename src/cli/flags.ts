@@ -56,6 +56,17 @@ export const notifyFlag = {
   'notify-url': Flags.string({ summary: messages.getMessage('flags.notify-url.summary'), description: messages.getMessage('flags.notify-url.description'), env: 'SF_DATACLOUD_LOAD_NOTIFY_URL' }),
 };
 
+/** A number of minutes, decimals allowed (0.5 = 30 s), between 0 and `max`. */
+export function minutesFlag(max: number) {
+  return Flags.custom<number>({
+    parse: async (input: string) => {
+      const n = Number(input);
+      if (input.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) throw new Error(`Expected a number of minutes from 0 to ${max}, not "${input}".`);
+      return n;
+    },
+  });
+}
+
 export const runsDirFlag = {
   'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
 };

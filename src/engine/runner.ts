@@ -87,6 +87,7 @@ export class LoadSession {
   private abortOnCancel = true;
   private readonly tasks = new Set<Promise<void>>();
   private wake?: () => void;
+  /** Bulk API calls of this session's jobs that have no result yet (the ledger counts the rest). */
   private apiCalls = 0;
   private readonly taskFailures = new Map<number, number>();
   private breaker!: CircuitBreaker;
@@ -351,6 +352,7 @@ export class LoadSession {
         origins
       );
       release();
+      this.apiCalls -= rec.result.apiCalls; // now counted by the ledger
       this.taskFailures.delete(q.seq);
       this.controller.onFinished(q.seq, {
         at: this.clock.now(),
