@@ -464,18 +464,25 @@ export class LoadSession {
       }
     }
     const endedAt = this.iso();
-    this.manifest = run.updateManifest((m) => {
-      const sessions = [...m.sessions];
-      sessions[sessions.length - 1] = { ...sessions[sessions.length - 1], endedAt, outcome: state };
-      return {
-        ...m,
-        state,
-        sessions,
-        ...(recount ? { recount } : {}),
-        ...(state === 'completed' || state === 'incomplete' ? { endedAt } : {}),
-        ...(this.fatal ? { error: { name: this.fatal.code, message: this.fatal.message } } : {}),
-      };
-    });
+    try {
+      this.manifest = run.updateManifest((m) => {
+        const sessions = [...m.sessions];
+        sessions[sessions.length - 1] = { ...sessions[sessions.length - 1], endedAt, outcome: state };
+        return {
+          ...m,
+          state,
+          sessions,
+          ...(recount ? { recount } : {}),
+          ...(state === 'completed' || state === 'incomplete' ? { endedAt } : {}),
+          ...(this.fatal ? { error: { name: this.fatal.code, message: this.fatal.message } } : {}),
+        };
+      });
+    } catch (err) {
+      // The run directory cannot be written (full disk, read-only): the ledger already holds
+      // everything that counts; run.json keeps "running", so status shows the run crashed, resumable.
+      this.fatal ??= fatalOf(err);
+      state = 'failed';
+    }
     run.event({ level: this.fatal ? 'error' : 'info', type: 'session-end', message: `${this.opts.command} ended: ${state}${this.fatal ? ` (${this.fatal.message})` : ''}` });
     const snapshot = this.snapshot(state);
     this.opts.onProgress?.(snapshot);

@@ -116,7 +116,11 @@ export class RunLockHandle {
 
   /** Give the lock up (only if it is still ours). */
   public release(): void {
-    const onDisk = readLock(this.file);
-    if (onDisk && onDisk.token === this.current.token) rmSync(this.file, { force: true });
+    try {
+      const onDisk = readLock(this.file);
+      if (onDisk && onDisk.token === this.current.token) rmSync(this.file, { force: true });
+    } catch {
+      // A directory that became read-only: the heartbeat goes stale and the lock is taken over.
+    }
   }
 }
