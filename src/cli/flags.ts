@@ -93,7 +93,9 @@ try {
 }
 
 const flag = (name: string): { summary: string; description?: string } => {
-  const description = messages.messages.has(`flags.${name}.description`) ? { description: messages.getMessage(`flags.${name}.description`, [schemaPath, schemaPath]) } : {};
+  const key = `flags.${name}.description`;
+  // Only the --definition text takes the schema's path (tokens given to a text without %s are logged as warnings).
+  const description = messages.messages.has(key) ? { description: messages.getMessage(key, name === 'definition' ? [schemaPath, schemaPath] : []) } : {};
   return { summary: messages.getMessage(`flags.${name}.summary`), ...description };
 };
 

@@ -108,8 +108,10 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string):
       throw err;
     }
     crashPoint('after-create');
-    // The ledger's fold (the entry `e`) takes the org job id from this record.
-    run.appendJobLog({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
+    // The ledger's fold (the entry `e`) takes the org job id from this record. Not fsynced: a kill
+    // leaves it in the page cache; a power loss can take it, and then the job's rows are sent again
+    // in a new job (an upsert: harmless) while the lost one finishes or stays Open in the org.
+    run.appendJobLogLazy({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
     await uploadOnce(ctx, call, created.id, body);
     run.appendJobLogLazy({ t: 'uploaded', at: at(), seq: e.seq, jobId: created.id, bytes: Buffer.byteLength(body) });
     info = await closeOnce(ctx, call, created.id);

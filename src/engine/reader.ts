@@ -13,7 +13,7 @@
 import type { KeyTuple, KeyValue, LoadDefinition, LoadPlan, PlanPartition } from '../state/types.js';
 import type { DataCloudClient } from '../source/datacloud-client.js';
 import { keysetAfter, keysetEqual, quoteIdent } from '../source/sql.js';
-import { converterFor, csvLine, Invalid, NULL_TOKEN, type Converter } from '../sink/csv.js';
+import { converterFor, csvLine, Invalid, isPlainType, NULL_TOKEN, type Converter } from '../sink/csv.js';
 import { LOCAL_CODES } from '../sink/error-codes.js';
 import { sourceColumns } from './definition.js';
 import { basePredicates, keysetColumns, where } from './predicates.js';
@@ -29,6 +29,8 @@ export type TargetLayout = {
   /** Header positions of the fields that name a parent the org locks. */
   parents: Array<{ index: number; field: string; caseSensitive: boolean }>;
   columns: Array<{ source: string; target: string; convert: Converter }>;
+  /** Per column: its converted text never needs CSV quotes. */
+  plain: boolean[];
 };
 
 export function targetLayout(def: LoadDefinition, target: Pick<TargetInfo, 'fieldTypes' | 'keyCaseSensitive' | 'parentFields'>): TargetLayout {
@@ -43,6 +45,7 @@ export function targetLayout(def: LoadDefinition, target: Pick<TargetInfo, 'fiel
     keyCaseSensitive: target.keyCaseSensitive,
     parents: target.parentFields.map((p) => ({ index: header.indexOf(p.field), field: p.field, caseSensitive: p.caseSensitive })).filter((p) => p.index >= 0),
     columns: entries.map(([source, t]) => ({ source, target: t, convert: converterFor(target.fieldTypes[t] ?? 'string') })),
+    plain: entries.map(([, t]) => isPlainType(target.fieldTypes[t] ?? 'string')),
   };
 }
 
@@ -182,7 +185,7 @@ export class SourceReader {
         continue;
       }
       seen.add(nk);
-      const line = csvLine(cells);
+      const line = csvLine(cells, ',', layout.plain);
       const lineBytes = Buffer.byteLength(line) + 1;
       if (this.header + lineBytes > maxJobBytes) {
         reject(LOCAL_CODES.ROW_TOO_LARGE, `The row takes ${lineBytes.toLocaleString('en-US')} bytes of CSV, more than a job may upload (${maxJobBytes.toLocaleString('en-US')}).`);

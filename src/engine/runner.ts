@@ -347,7 +347,7 @@ export class LoadSession {
       const rec = recordJob(
         { run: this.writer, pacing: this.manifest.definition.pacing, layout: this.layout, now: () => this.clock.now(), nextSeq: () => this.writer.nextSeq() },
         e,
-        csv(),
+        csv,
         drive,
         origins
       );

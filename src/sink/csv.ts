@@ -28,15 +28,23 @@ export function csvCell(v: string, delimiter = ','): string {
   return v;
 }
 
-/** One CSV record (no line ending) from converted values: null is the clearing token #N/A. */
-export function csvLine(values: Array<string | null>, delimiter = ','): string {
+/**
+ * One CSV record (no line ending) from converted values: null is the clearing token #N/A.
+ * `plain[i]` marks columns whose converted text never needs quotes (numbers, dates, booleans).
+ */
+export function csvLine(values: Array<string | null>, delimiter = ',', plain?: boolean[]): string {
   let out = '';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i > 0) out += delimiter;
-    out += v === null ? NULL_TOKEN : csvCell(v, delimiter);
+    out += v === null ? NULL_TOKEN : plain?.[i] ? v : csvCell(v, delimiter);
   }
   return out;
+}
+
+/** Field types whose converted text is digits, signs, '.', '-', ':', 'T', 'Z' or true/false: never quoted with a comma delimiter. */
+export function isPlainType(fieldType: string): boolean {
+  return ['int', 'long', 'double', 'currency', 'percent', 'date', 'datetime', 'time', 'boolean'].includes(fieldType.toLowerCase());
 }
 
 /**
