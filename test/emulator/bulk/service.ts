@@ -1,20 +1,30 @@
 /*
  * Bulk API 2.0 ingest engine of the emulator: the job state machine of salesforce-api.md
  * §2 (Open → UploadComplete → InProgress → JobComplete | Failed | Aborted), upload
- * validation, result CSVs, and the parent-record lock model (lock-model.ts) driven on
- * the emulator's virtual clock.
+ * validation, the job listing, result CSVs, and the parent-record lock model
+ * (lock-model.ts) driven on the emulator's virtual clock. Row handling is in rows.ts.
  *
  * The simulation is lazy: every bulk request, and a timer armed for the next event,
  * advances it to clock.now(). Outcomes come from event times, never from sleeps.
+ *
+ * Switches (config.bulk): hold / holdAfterJobs keep closed jobs in UploadComplete until
+ * released; DailyBulkApiBatches is spent per internal batch when a job starts, and a job
+ * that gets fewer batches than it needs processes those and ends Failed (ExceededQuota)
+ * with the rest unprocessed; listPageSize pages GET /jobs/ingest; missingParent.
+ *
+ * Memory: a job keeps its upload as received (one Buffer) and per-row outcome arrays; the
+ * parsed rows exist only while the job is processed. Result files are written on request
+ * from a re-parse of the upload (a few recent parses are cached).
  */
-import type { FieldDef, SObjectDef } from '../config.js';
 import { sfTimestamp } from '../clock.js';
 import { HttpError } from '../http.js';
 import { findSObject } from '../org.js';
 import { hashUnit, Rng } from '../random.js';
 import type { Emulator } from '../server.js';
+import { recordIdOf } from '../store.js';
 import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, type ColumnDelimiter, type LineEnding, type ParsedCsv } from './csv.js';
-import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimJobInput, type SimSummary } from './lock-model.js';
+import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimSummary } from './lock-model.js';
+import { applyRows, buildInput, commitPlan, fieldOf, resolveColumn, type CommitPlan } from './rows.js';
 
 export const OPERATIONS = ['insert', 'update', 'upsert', 'delete', 'hardDelete'] as const;
 export type IngestOperation = (typeof OPERATIONS)[number];
@@ -22,6 +32,11 @@ export type JobState = 'Open' | 'UploadComplete' | 'InProgress' | 'JobComplete' 
 export type ResultKind = 'successfulResults' | 'failedResults' | 'unprocessedrecords';
 
 const CREATE_KEYS = new Set(['object', 'operation', 'externalIdFieldName', 'contentType', 'lineEnding', 'columnDelimiter', 'assignmentRuleId']);
+const JOB_TYPES = new Set(['BigObjectIngest', 'Classic', 'V2Ingest']);
+/** Parses of uploads kept for result files (a job's three result GETs parse once). */
+const PARSE_CACHE = 6;
+/** Listings whose queryLocator can still be followed. */
+const LISTINGS_KEPT = 50;
 
 type IngestJob = {
   id: string;
@@ -33,23 +48,32 @@ type IngestJob = {
   lineEnding: LineEnding;
   columnDelimiter: ColumnDelimiter;
   apiVersion: string;
+  createdById: string;
   /** State before the simulator owns the job (Open, UploadComplete) or after a validation failure / early abort. */
   state: JobState;
   createdAt: number;
   modstamp: number;
   uploaded: boolean;
+  /** The upload exactly as received (kept until the job is deleted: result files echo it). */
   data?: Buffer;
   uploadedBytes: number;
   uploadCompleteAt?: number;
   failedAt?: number;
   errorMessage?: string;
-  parsed?: ParsedCsv;
+  header: string[];
+  /** Rows of the upload (known once parsed). */
+  rowCount?: number;
+  /** Parsed rows, only while the simulator works on the job. */
+  rows?: string[][];
   extIdx: number;
   idIdx: number;
   sim?: SimJob;
-  /** Per row: record id (successes, and failures on existing records). */
-  sfId: Array<string | undefined>;
-  created?: Uint8Array;
+  /** Rows handed to the simulator (fewer than rowCount when the batch allocation ran out). */
+  simRows: number;
+  /** ExceededQuota message when only part of the job could get internal batches. */
+  quotaMessage?: string;
+  plan?: CommitPlan;
+  held: boolean;
   deleted: boolean;
 };
 
@@ -60,7 +84,11 @@ export type JobRecord = {
   object: string;
   operation: IngestOperation;
   state: JobState;
+  createdById: string;
   deleted: boolean;
+  /** Closed but held by `bulk.hold` / `bulk.holdAfterJobs`. */
+  held: boolean;
+  uploadedBytes: number;
   rows: number;
   createdAt: number;
   uploadCompleteAt: number | null;
@@ -86,15 +114,23 @@ export type JobRecord = {
   errorMessage: string | null;
 };
 
+/** A deleted job, for tests that check cleanup (GET /__emulator/deleted). */
+export type DeletedJob = { id: string; object: string; operation: IngestOperation; createdById: string; createdDate: string; stateAtDeletion: JobState; deletedAt: string };
+
 export type BulkSummary = SimSummary & { scale: number };
 
 export class BulkService {
   private readonly jobs = new Map<string, IngestJob>();
   private readonly order: IngestJob[] = [];
   private readonly bySim = new WeakMap<SimJob, IngestJob>();
-  /** Record id → store key, per object (lower-case), for update/delete. */
-  private readonly idIndex = new Map<string, Map<string, string>>();
   private readonly sim: LockSimulator;
+  private readonly held: IngestJob[] = [];
+  private readonly deleted: DeletedJob[] = [];
+  private readonly parsed = new Map<string, ParsedCsv>();
+  private readonly listings = new Map<string, string[]>();
+  private listingSeq = 0;
+  /** Jobs handed to the simulator so far (for holdAfterJobs). */
+  private started = 0;
   private seq = 0;
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
@@ -103,9 +139,16 @@ export class BulkService {
 
   public constructor(private readonly emu: Emulator) {
     this.sim = new LockSimulator(() => this.emu.config.bulk.lock, emu.config.seed, {
-      onRowsCommitted: (sj, from, to, at) => this.applyRows(sj, from, to, at),
+      onRowsCommitted: (sj, from, to, at) => {
+        const job = this.bySim.get(sj);
+        if (job?.rows && job.plan) applyRows(this.emu, job, job.plan, sj, job.rows, from, to, at);
+      },
       onJobStarted: (sj, at) => this.touch(sj, at),
-      onJobFinished: (sj, at) => this.touch(sj, at),
+      onJobFinished: (sj, at) => {
+        this.touch(sj, at);
+        const job = this.bySim.get(sj);
+        if (job) job.rows = undefined; // the upload stays in job.data for result files
+      },
     });
   }
 
@@ -118,18 +161,20 @@ export class BulkService {
 
   // ---- simulation driving ----
 
-  /** Advance the simulation to the virtual now and re-arm the timer. */
+  /** Advance the simulation to the virtual now, start released jobs, re-arm the timer. */
   public pump(): void {
-    this.sim.advanceTo(this.emu.clock.now());
+    const now = this.emu.clock.now();
+    this.sim.advanceTo(now);
+    this.releaseHeld(now);
     this.arm();
   }
 
-  /** True while any job is queued or running (or has a pending validation). */
+  /** True while any job is queued or running (or has a pending validation). Held jobs do not count. */
   public get busy(): boolean {
     return this.sim.pendingEvents > 0;
   }
 
-  /** Resolves when nothing is left to simulate (every submitted job is terminal). */
+  /** Resolves when nothing is left to simulate (every started job is terminal; held jobs stay held). */
   public whenIdle(): Promise<void> {
     this.pump();
     if (!this.busy || this.stopped) return Promise.resolve();
@@ -160,9 +205,23 @@ export class BulkService {
     this.timer.unref();
   }
 
+  private holding(): boolean {
+    const b = this.emu.config.bulk;
+    return b.hold === true || (typeof b.holdAfterJobs === 'number' && this.started >= b.holdAfterJobs);
+  }
+
+  private releaseHeld(now: number): void {
+    while (this.held.length > 0 && !this.holding()) {
+      const job = this.held.shift()!;
+      job.held = false;
+      if (job.deleted || job.sim || job.state !== 'UploadComplete') continue;
+      this.startJob(job, now);
+    }
+  }
+
   // ---- HTTP-level operations (throw HttpError) ----
 
-  public createJob(body: unknown, apiVersion: string): Record<string, unknown> {
+  public createJob(body: unknown, apiVersion: string, opts: { createdById?: string } = {}): Record<string, unknown> {
     this.pump();
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'JSON_PARSER_ERROR', 'The request body must be a JSON object.');
     const b = body as Record<string, unknown>;
@@ -212,14 +271,17 @@ export class BulkService {
       lineEnding,
       columnDelimiter: columnDelimiter as ColumnDelimiter,
       apiVersion,
+      createdById: opts.createdById ?? this.emu.config.auth.userId,
       state: 'Open',
       createdAt: now,
       modstamp: now,
       uploaded: false,
       uploadedBytes: 0,
+      header: [],
       extIdx: -1,
       idIdx: -1,
-      sfId: [],
+      simRows: 0,
+      held: false,
       deleted: false,
     };
     this.jobs.set(job.id, job);
@@ -260,13 +322,7 @@ export class BulkService {
       if (current !== 'Open' && current !== 'UploadComplete' && current !== 'InProgress') {
         throw new HttpError(400, 'INVALIDJOBSTATE', `Invalid state transition from ${current} to Aborted`);
       }
-      if (job.sim) this.sim.abort(job.sim, now);
-      else {
-        job.state = 'Aborted';
-        job.failedAt = now;
-        this.ensureParsed(job);
-      }
-      job.modstamp = now;
+      this.abortJob(job, now);
       this.arm();
       return this.baseInfo(job);
     }
@@ -278,13 +334,37 @@ export class BulkService {
     return this.fullInfo(this.get(id));
   }
 
-  public list(): Record<string, unknown> {
+  /**
+   * GET /jobs/ingest: records of the doc's shape, `listPageSize` per page; a first call
+   * snapshots the matching jobs and later pages follow `nextRecordsUrl` (queryLocator).
+   */
+  public list(params: { jobType?: string | null; queryLocator?: string | null }, apiVersion: string): Record<string, unknown> {
     this.pump();
-    return {
-      done: true,
-      records: this.order.filter((j) => !j.deleted).map((j) => ({ ...this.baseInfo(j), jobType: 'V2Ingest' })),
-      nextRecordsUrl: null,
-    };
+    let ids: string[];
+    let offset = 0;
+    let listing: string;
+    if (params.queryLocator) {
+      const m = /^(01gEM\d{10})-(\d+)$/.exec(params.queryLocator);
+      const snap = m ? this.listings.get(m[1]) : undefined;
+      if (!m || !snap) throw new HttpError(400, 'INVALID_QUERY_LOCATOR', `Invalid query locator: ${params.queryLocator}`);
+      listing = m[1];
+      ids = snap;
+      offset = Number(m[2]);
+    } else {
+      const jobType = params.jobType ?? undefined;
+      if (jobType !== undefined && !JOB_TYPES.has(jobType)) {
+        throw new HttpError(400, 'INVALIDJOB', `InvalidJob : Invalid jobType: ${jobType}. Valid values are ${[...JOB_TYPES].join(', ')}`);
+      }
+      ids = this.order.filter((j) => !j.deleted && (jobType === undefined || jobType === 'V2Ingest')).map((j) => j.id);
+      listing = `01gEM${String(++this.listingSeq).padStart(10, '0')}`;
+      this.listings.set(listing, ids);
+      if (this.listings.size > LISTINGS_KEPT) this.listings.delete(this.listings.keys().next().value!);
+    }
+    const size = Math.max(1, Math.floor(this.emu.config.bulk.listPageSize));
+    const page = ids.slice(offset, offset + size);
+    const done = offset + size >= ids.length;
+    const records = page.map((id) => this.jobs.get(id)).filter((j): j is IngestJob => j !== undefined).map((j) => this.listInfo(j));
+    return { done, records, nextRecordsUrl: done ? null : `/services/data/v${apiVersion}/jobs/ingest?queryLocator=${listing}-${offset + size}` };
   }
 
   public deleteJob(id: string): void {
@@ -292,18 +372,22 @@ export class BulkService {
     const job = this.get(id);
     const state = this.stateOf(job);
     if (state === 'Open' || state === 'InProgress') throw new HttpError(400, 'INVALIDJOBSTATE', `Job can't be deleted in state ${state}`);
-    if (state === 'UploadComplete') {
-      if (job.sim) this.sim.abort(job.sim, this.emu.clock.now());
-      else {
-        job.state = 'Aborted';
-        job.failedAt = this.emu.clock.now();
-      }
-    }
+    if (state === 'UploadComplete') this.abortJob(job, this.emu.clock.now());
     job.deleted = true;
     job.data = undefined;
-    job.parsed = undefined;
-    job.sfId = [];
+    job.rows = undefined;
+    job.plan = undefined;
+    this.parsed.delete(job.id);
     this.jobs.delete(job.id);
+    this.deleted.push({
+      id: job.id,
+      object: job.object,
+      operation: job.operation,
+      createdById: job.createdById,
+      createdDate: sfTimestamp(job.createdAt),
+      stateAtDeletion: state,
+      deletedAt: sfTimestamp(this.emu.clock.now()),
+    });
     this.arm();
   }
 
@@ -314,25 +398,33 @@ export class BulkService {
     if (state !== 'JobComplete' && state !== 'Failed' && state !== 'Aborted') {
       throw new HttpError(400, 'INVALIDJOBSTATE', `Results are not available for a job in state ${state}`);
     }
-    const parsed = job.parsed ?? this.ensureParsed(job);
+    const parsed = this.rowsOf(job);
+    if (!parsed && kind === 'unprocessedrecords' && job.data) return job.data.toString('utf8'); // never parsed (bad CSV): hand back what was uploaded
     const header = parsed?.header ?? [];
     const rows = parsed?.rows ?? [];
     const sim = job.sim;
+    const simRows = job.simRows;
     const pick = (want: (r: number) => boolean): number[] => {
       const idx: number[] = [];
       for (let r = 0; r < rows.length; r++) if (want(r)) idx.push(r);
       return new Rng((this.emu.config.seed ^ Math.imul(job.seq, 0x9e3779b1)) >>> 0).shuffle(idx);
     };
+    const sfId = (r: number): string => {
+      if (job.operation === 'upsert' || job.operation === 'insert') {
+        const seq = job.plan?.idSeq[r] ?? 0;
+        return seq > 0 ? recordIdOf(seq) : '';
+      }
+      return job.idIdx >= 0 ? rows[r][job.idIdx] ?? '' : '';
+    };
     if (kind === 'successfulResults') {
-      const idx = sim ? pick((r) => sim.outcome[r] === ROW_OK) : [];
-      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Created'], header, mapRows(idx, (r) => [job.sfId[r] ?? '', job.created?.[r] ? 'true' : 'false', ...rows[r]]));
+      const idx = sim ? pick((r) => r < simRows && sim.outcome[r] === ROW_OK) : [];
+      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Created'], header, mapRows(idx, (r) => [sfId(r), job.plan?.created[r] ? 'true' : 'false', ...rows[r]]));
     }
     if (kind === 'failedResults') {
-      const idx = sim ? pick((r) => sim.outcome[r] === ROW_REJECTED || sim.outcome[r] === ROW_LOCK_FAILED) : [];
-      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Error'], header, mapRows(idx, (r) => [job.sfId[r] ?? '', sim!.input.errors[sim!.errorOf[r]] ?? '', ...rows[r]]));
+      const idx = sim ? pick((r) => r < simRows && (sim.outcome[r] === ROW_REJECTED || sim.outcome[r] === ROW_LOCK_FAILED)) : [];
+      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Error'], header, mapRows(idx, (r) => [sfId(r), sim!.input.errors[sim!.errorOf[r]] ?? '', ...rows[r]]));
     }
-    if (!parsed && job.data) return job.data.toString('utf8'); // never parsed (bad CSV): hand back what was uploaded
-    const idx = sim ? pick((r) => sim.outcome[r] === ROW_UNPROCESSED) : state === 'JobComplete' ? [] : pick(() => true);
+    const idx = sim ? pick((r) => r >= simRows || sim.outcome[r] === ROW_UNPROCESSED) : state === 'JobComplete' ? [] : pick(() => true);
     return writeResultCsv(job.columnDelimiter, [], header, mapRows(idx, (r) => rows[r]));
   }
 
@@ -350,6 +442,11 @@ export class BulkService {
     return j ? this.record(j) : undefined;
   }
 
+  /** Jobs deleted through DELETE /jobs/ingest/{id}, oldest first. */
+  public deletedJobs(): DeletedJob[] {
+    return this.deleted.slice();
+  }
+
   /** Org-wide simulation counters (internal batches, busy worker seconds, span, physical limit). */
   public summary(): BulkSummary {
     this.pump();
@@ -365,8 +462,19 @@ export class BulkService {
   }
 
   private stateOf(job: IngestJob): JobState {
-    if (job.sim) return job.sim.state === 'Queued' ? 'UploadComplete' : job.sim.state;
+    if (job.sim) {
+      const s = job.sim.state;
+      if (s === 'Queued') return 'UploadComplete';
+      if (s === 'JobComplete' && job.quotaMessage) return 'Failed';
+      return s;
+    }
     return job.state;
+  }
+
+  private errorMessage(job: IngestJob): string | undefined {
+    if (job.sim?.state === 'Failed') return job.sim.failReason;
+    if (job.sim?.state === 'JobComplete' && job.quotaMessage) return job.quotaMessage;
+    return job.state === 'Failed' ? job.errorMessage : undefined;
   }
 
   private touch(sj: SimJob, at: number): void {
@@ -374,17 +482,50 @@ export class BulkService {
     if (job) job.modstamp = Math.max(job.modstamp, at);
   }
 
+  /** The job's header and rows: the live parse while it runs, else a cached re-parse of the upload. */
+  private rowsOf(job: IngestJob): ParsedCsv | undefined {
+    if (job.rows) return { header: job.header, rows: job.rows };
+    const hit = this.parsed.get(job.id);
+    if (hit) return hit;
+    if (!job.data) return undefined;
+    let p: ParsedCsv;
+    try {
+      p = parseCsv(job.data.toString('utf8'), job.columnDelimiter);
+    } catch {
+      return undefined;
+    }
+    job.rowCount = p.rows.length;
+    this.parsed.set(job.id, p);
+    if (this.parsed.size > PARSE_CACHE) this.parsed.delete(this.parsed.keys().next().value!);
+    return p;
+  }
+
+  private abortJob(job: IngestJob, now: number): void {
+    if (job.sim) this.sim.abort(job.sim, now);
+    else {
+      job.state = 'Aborted';
+      job.failedAt = now;
+      if (job.rowCount === undefined) this.rowsOf(job);
+    }
+    job.modstamp = now;
+  }
+
   private record(j: IngestJob): JobRecord {
     const s = j.sim;
+    const state = this.stateOf(j);
     const completedAt = s?.completedAt ?? j.failedAt ?? null;
+    const rows = j.rowCount ?? s?.input.rowCount ?? 0;
     return {
       id: j.id,
       seq: j.seq,
       object: j.object,
       operation: j.operation,
-      state: this.stateOf(j),
+      state,
+      createdById: j.createdById,
       deleted: j.deleted,
-      rows: s?.input.rowCount ?? j.parsed?.rows.length ?? 0,
+      held: j.held,
+      uploadedBytes: j.uploadedBytes,
+      rows,
       createdAt: j.createdAt,
       uploadCompleteAt: j.uploadCompleteAt ?? null,
       firstPickupAt: s?.firstPickupAt ?? null,
@@ -398,17 +539,12 @@ export class BulkService {
       retries: s?.stats.retries ?? 0,
       succeeded: s?.stats.succeeded ?? 0,
       failed: s?.stats.failed ?? 0,
-      unprocessed: s?.stats.unprocessed ?? (this.stateOf(j) === 'Failed' || this.stateOf(j) === 'Aborted' ? j.parsed?.rows.length ?? 0 : 0),
+      unprocessed: s ? s.stats.unprocessed + (s.terminal ? rows - j.simRows : 0) : state === 'Failed' || state === 'Aborted' ? rows : 0,
       processed: s?.processed ?? 0,
       busyMs: s?.stats.busyMs ?? 0,
       activeMs: s?.stats.activeMs ?? 0,
       errorMessage: this.errorMessage(j) ?? null,
     };
-  }
-
-  private errorMessage(job: IngestJob): string | undefined {
-    if (job.sim?.state === 'Failed') return job.sim.failReason;
-    return job.state === 'Failed' ? job.errorMessage : undefined;
   }
 
   private baseInfo(job: IngestJob): Record<string, unknown> {
@@ -417,7 +553,7 @@ export class BulkService {
       id: job.id,
       operation: job.operation,
       object: job.object,
-      createdById: this.emu.config.auth.userId,
+      createdById: job.createdById,
       createdDate: sfTimestamp(job.createdAt),
       systemModstamp: sfTimestamp(job.modstamp),
       state: this.stateOf(job),
@@ -427,6 +563,25 @@ export class BulkService {
       contentType: 'CSV',
       apiVersion: Number(v),
       contentUrl: `services/data/v${v}/jobs/ingest/${job.id}/batches`,
+      lineEnding: job.lineEnding,
+      columnDelimiter: job.columnDelimiter,
+    };
+  }
+
+  /** A record of GET /jobs/ingest (salesforce-api.md §2.5). */
+  private listInfo(job: IngestJob): Record<string, unknown> {
+    return {
+      id: job.id,
+      operation: job.operation,
+      object: job.object,
+      createdById: job.createdById,
+      createdDate: sfTimestamp(job.createdAt),
+      systemModstamp: sfTimestamp(job.modstamp),
+      state: this.stateOf(job),
+      concurrencyMode: 'Parallel',
+      contentType: 'CSV',
+      apiVersion: Number(job.apiVersion),
+      jobType: 'V2Ingest',
       lineEnding: job.lineEnding,
       columnDelimiter: job.columnDelimiter,
     };
@@ -451,21 +606,22 @@ export class BulkService {
     };
   }
 
-  private ensureParsed(job: IngestJob): ParsedCsv | undefined {
-    if (job.parsed || !job.data) return job.parsed;
-    try {
-      job.parsed = parseCsv(job.data.toString('utf8'), job.columnDelimiter);
-    } catch {
-      return undefined;
-    }
-    return job.parsed;
-  }
-
-  /** PATCH UploadComplete: validate, then hand the rows to the lock model (or fail the job after pickup). */
+  /** PATCH UploadComplete: queue the job, or hold it (bulk.hold / holdAfterJobs). */
   private closeJob(job: IngestJob, now: number): void {
     job.state = 'UploadComplete';
     job.uploadCompleteAt = now;
     job.modstamp = now;
+    if (this.holding()) {
+      job.held = true;
+      this.held.push(job);
+      return;
+    }
+    this.startJob(job, now);
+  }
+
+  /** Validate, spend the batch allocation, then hand the rows to the lock model (or fail the job after pickup). */
+  private startJob(job: IngestJob, now: number): void {
+    this.started++;
     const lock = this.emu.config.bulk.lock;
     const failLater = (message: string): void => {
       this.sim.schedule(now + lock.pickup * 1000, () => {
@@ -489,9 +645,9 @@ export class BulkService {
     } catch (err) {
       return failLater(`ClientInputError : Failed to parse the CSV data: ${err instanceof Error ? err.message : String(err)}`);
     }
-    job.parsed = parsed;
-    job.data = undefined;
     const { header, rows } = parsed;
+    job.header = header;
+    job.rowCount = rows.length;
     for (const col of header) {
       if (!resolveColumn(this.emu, def, col)) return failLater(`InvalidBatch : Field name not found : ${col}`);
     }
@@ -509,140 +665,23 @@ export class BulkService {
         ((r.jobNumbers?.includes(job.seq) ?? false) || (r.rate !== undefined && hashUnit(String(job.seq), 7) < r.rate))
     );
     if (rule) return failLater(rule.errorMessage);
-    const batches = Math.ceil(rows.length / Math.max(1, lock.batchSize));
-    if (!this.emu.limits.spend('DailyBulkApiBatches', batches)) {
-      return failLater('ExceededQuota : The daily batch allocation (DailyBulkApiBatches) is exhausted.');
+    // One DailyBulkApiBatches per internal batch; what the allocation cannot cover is never processed.
+    const size = Math.max(1, Math.floor(lock.batchSize));
+    const batches = Math.ceil(rows.length / size);
+    const allowed = Math.min(batches, Math.max(0, this.emu.limits.remaining('DailyBulkApiBatches')));
+    if (batches > 0 && allowed === 0) return failLater('ExceededQuota : The daily batch allocation (DailyBulkApiBatches) is exhausted.');
+    this.emu.limits.spend('DailyBulkApiBatches', allowed);
+    job.simRows = Math.min(rows.length, allowed * size);
+    if (job.simRows < rows.length) {
+      job.quotaMessage = `ExceededQuota : The daily batch allocation (DailyBulkApiBatches) ran out while the job was processing: ${rows.length - job.simRows} records were not processed.`;
     }
-
-    const input = this.buildInput(job, def, parsed);
-    job.sfId = new Array<string | undefined>(rows.length);
-    job.created = new Uint8Array(rows.length);
-    const sj = this.sim.submit(input, now);
+    job.rows = rows;
+    job.plan = commitPlan(this.emu, job, def, rows.length);
+    const sj = this.sim.submit(buildInput(this.emu, this.sim, job, def, rows, job.simRows), now);
     job.sim = sj;
     this.bySim.set(sj, job);
+    if (sj.terminal) job.rows = undefined;
     this.arm();
-  }
-
-  /** Parents (lock keys) and row-rule rejections of every row. */
-  private buildInput(job: IngestJob, def: SObjectDef, parsed: ParsedCsv): SimJobInput {
-    const { header, rows } = parsed;
-    const lower = header.map((h) => h.toLowerCase());
-    const cfg = this.emu.config.bulk;
-    let parentCols: number[];
-    if (cfg.lock.parentColumns) {
-      parentCols = cfg.lock.parentColumns.map((c) => lower.indexOf(c.toLowerCase())).filter((i) => i >= 0);
-    } else {
-      parentCols = [];
-      header.forEach((col, i) => {
-        const r = resolveColumn(this.emu, def, col);
-        if (r && (r.kind === 'rel' || (r.field.type === 'reference' && r.field.name.toLowerCase() !== 'id'))) parentCols.push(i);
-      });
-    }
-    const errors: string[] = [];
-    const parentStart = new Int32Array(rows.length + 1);
-    const ids: number[] = [];
-    for (let r = 0; r < rows.length; r++) {
-      parentStart[r] = ids.length;
-      for (const c of parentCols) {
-        const v = rows[r][c];
-        if (v === undefined || v === '' || v === '#N/A') continue;
-        ids.push(this.sim.intern(`${lower[c]}\u0000${v}`, v));
-      }
-    }
-    parentStart[rows.length] = ids.length;
-
-    let rejectError: Int32Array | undefined;
-    const rules = cfg.rowRules.filter((rr) => !rr.object || rr.object.toLowerCase() === job.object.toLowerCase());
-    if (rules.length > 0) {
-      rejectError = new Int32Array(rows.length).fill(-1);
-      const keyIdx = job.extIdx >= 0 ? job.extIdx : job.idIdx;
-      rules.forEach((rule) => {
-        const errIndex = errors.length;
-        const tail = rule.fields && rule.fields.length > 0 ? `${rule.fields.join(', ')} --` : '--';
-        errors.push(`${rule.code}:${rule.message}:${tail}`);
-        const salt = Math.floor(hashUnit(rule.name) * 0x7fffffff);
-        const matchCol = rule.match ? lower.indexOf(rule.match.field.toLowerCase()) : -1;
-        const re = rule.match ? new RegExp(rule.match.regex) : undefined;
-        for (let r = 0; r < rows.length; r++) {
-          if (rejectError![r] >= 0) continue;
-          const key = keyIdx >= 0 ? rows[r][keyIdx] : `${job.id}:${r}`;
-          const draw = rule.perAttempt ? this.emu.rng.next() : hashUnit(key, salt);
-          if (rule.rate !== undefined && !(draw < rule.rate)) continue;
-          if (re && !(matchCol >= 0 && re.test(rows[r][matchCol] ?? ''))) continue;
-          if (rule.rate === undefined && !re) continue;
-          rejectError![r] = errIndex;
-        }
-      });
-    }
-    return { seq: job.seq, rowCount: rows.length, parentStart, parentIds: Int32Array.from(ids), rejectError, errors };
-  }
-
-  /** Commit rows of a finished chunk to the target store. */
-  private applyRows(sj: SimJob, from: number, to: number, at: number): void {
-    const job = this.bySim.get(sj);
-    if (!job?.parsed) return;
-    const { header, rows } = job.parsed;
-    const ids = this.ids(job.object);
-    const table = this.emu.target.table(job.object);
-    const fail = (r: number, error: string): void => {
-      sj.outcome[r] = ROW_REJECTED;
-      sj.errorOf[r] = sj.input.errors.length;
-      sj.input.errors.push(error);
-    };
-    for (let r = from; r < to; r++) {
-      const row = rows[r];
-      const outcome = sj.outcome[r];
-      if (outcome !== ROW_OK) {
-        if (job.operation === 'upsert') job.sfId[r] = table.get(row[job.extIdx])?.id;
-        else if (job.operation !== 'insert') job.sfId[r] = row[job.idIdx];
-        continue;
-      }
-      const fields = (): Record<string, string> => {
-        const f: Record<string, string> = {};
-        for (let c = 0; c < header.length; c++) f[header[c]] = row[c] ?? '';
-        return f;
-      };
-      if (job.operation === 'upsert') {
-        const key = row[job.extIdx];
-        if (!key || key === '#N/A') {
-          fail(r, `MISSING_ARGUMENT:${job.externalIdFieldName} not specified:--`);
-          continue;
-        }
-        const res = this.emu.target.upsert(job.object, key, fields(), at);
-        ids.set(res.id, key);
-        job.sfId[r] = res.id;
-        job.created![r] = res.created ? 1 : 0;
-      } else if (job.operation === 'insert') {
-        const key = `${job.id}#${r}`;
-        const res = this.emu.target.upsert(job.object, key, fields(), at);
-        ids.set(res.id, key);
-        job.sfId[r] = res.id;
-        job.created![r] = 1;
-      } else {
-        const id = row[job.idIdx];
-        job.sfId[r] = id;
-        const key = ids.get(id);
-        if (key === undefined || !table.has(key)) {
-          fail(r, job.operation === 'update' ? 'INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--' : 'ENTITY_IS_DELETED:entity is deleted:--');
-          continue;
-        }
-        if (job.operation === 'update') {
-          const f = fields();
-          delete f[header[job.idIdx]];
-          this.emu.target.upsert(job.object, key, f, at);
-        } else {
-          table.delete(key);
-          ids.delete(id);
-        }
-      }
-    }
-  }
-
-  private ids(object: string): Map<string, string> {
-    const k = object.toLowerCase();
-    let m = this.idIndex.get(k);
-    if (!m) this.idIndex.set(k, (m = new Map()));
-    return m;
   }
 }
 
@@ -652,30 +691,4 @@ function mapRows(idx: number[], f: (r: number) => string[]): Iterable<string[]> 
       for (const r of idx) yield f(r);
     },
   };
-}
-
-function fieldOf(def: SObjectDef, name: string): FieldDef | undefined {
-  const n = name.toLowerCase();
-  return def.fields.find((f) => f.name.toLowerCase() === n);
-}
-
-type ResolvedColumn = { kind: 'field'; field: FieldDef } | { kind: 'rel'; rel: FieldDef; target: FieldDef };
-
-/** A header cell: a field of the object, or `Relationship.Field` through a reference field to an external id / idLookup field. */
-function resolveColumn(emu: Emulator, def: SObjectDef, col: string): ResolvedColumn | undefined {
-  const dot = col.indexOf('.');
-  if (dot < 0) {
-    const f = fieldOf(def, col);
-    return f ? { kind: 'field', field: f } : undefined;
-  }
-  const relName = col.slice(0, dot).toLowerCase();
-  const targetName = col.slice(dot + 1);
-  const rel = def.fields.find((f) => f.type === 'reference' && f.relationshipName?.toLowerCase() === relName);
-  if (!rel) return undefined;
-  for (const obj of rel.referenceTo ?? []) {
-    const odef = findSObject(emu, obj);
-    const t = odef ? fieldOf(odef, targetName) : undefined;
-    if (t && (t.externalId === true || t.idLookup === true || t.type === 'id')) return { kind: 'rel', rel, target: t };
-  }
-  return undefined;
 }
