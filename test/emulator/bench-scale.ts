@@ -9,6 +9,7 @@
  *   node --import tsx test/emulator/bench-scale.ts --rows 2000000 --parents 200000 --extra-columns 3
  *   options: --page 10000 --in-flight 10 --time-scale 1000 --lock (keep the lock model on)
  *            --delete (DELETE each job after reading its results) --json
+ *            --node-args "--cpu-prof" (flags for the emulator's node)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +33,7 @@ const { values: opt } = parseArgs({
     delete: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     cli: { type: 'string' },
+    'node-args': { type: 'string', default: '' },
   },
 });
 const ROWS = Number(opt.rows);
@@ -64,7 +66,7 @@ function usage(pid: number): Usage {
 
 async function startChild(configFile: string): Promise<{ child: ChildProcess; url: string; token: string; readyMs: number }> {
   const t0 = Date.now();
-  const args = ['--import', 'tsx', opt.cli ?? join(here, 'cli.ts'), '--port', '0', '--rows', String(ROWS), '--parents', String(opt.parents), '--config', configFile];
+  const args = [...(opt['node-args'] ? opt['node-args'].split(' ') : []), '--import', 'tsx', opt.cli ?? join(here, 'cli.ts'), '--port', '0', '--rows', String(ROWS), '--parents', String(opt.parents), '--config', configFile];
   if (Number(opt['extra-columns']) > 0) args.push('--extra-columns', String(opt['extra-columns']));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -180,6 +182,8 @@ async function main(): Promise<void> {
   const loadMs = Date.now() - t0;
   const afterLoad = usage(pid);
   const stored = (await (await fetch(`${url}/__emulator/target/Opportunity`)).json()) as { rows: number };
+  const mem = (await (await fetch(`${url}/__emulator/memory?gc=1`)).json()) as { rss: number; heapUsed: number; external: number; arrayBuffers: number; gcRan: boolean };
+  const liveMb = { heapUsedMb: Math.round(mem.heapUsed / 1048576), externalMb: Math.round(mem.external / 1048576), rssMb: Math.round(mem.rss / 1048576), afterGc: mem.gcRan };
   child.kill('SIGINT');
 
   const report = {
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
     storedRows: stored.rows,
     resultMb: Math.round(resultBytes / 1048576),
     afterLoad,
+    live: liveMb,
     emulatorCpuSecondsServing: Math.round((afterLoad.cpuSeconds - afterGenerate.cpuSeconds) * 10) / 10,
     driverCpuSeconds: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10,
   };
@@ -210,6 +215,7 @@ async function main(): Promise<void> {
         `  generate + start   ${report.generateAndStartSeconds.toFixed(1)} s wall; RSS ${afterGenerate.rssMb} MB (peak ${afterGenerate.peakRssMb} MB), CPU ${afterGenerate.cpuSeconds} s`,
         `  load               ${report.loadSeconds.toFixed(1)} s wall (page queries ${report.pageQuerySeconds.toFixed(1)} s), ${jobsDone} jobs, ${rowsRead} rows read, ${okRows} ok, ${failedRows} failed, ${stored.rows} stored, results ${report.resultMb} MB`,
         `  after load         RSS ${afterLoad.rssMb} MB (peak ${afterLoad.peakRssMb} MB), CPU ${afterLoad.cpuSeconds} s (serving: ${report.emulatorCpuSecondsServing} s)`,
+        `  live after load    heap ${liveMb.heapUsedMb} MB + external ${liveMb.externalMb} MB, RSS ${liveMb.rssMb} MB${liveMb.afterGc ? ' (after a full GC)' : ' (no --expose-gc: not collected first)'}`,
         `  driver CPU         ${report.driverCpuSeconds} s (GET retries after a reset socket: ${netRetries})`,
         '',
       ].join('\n')

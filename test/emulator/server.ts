@@ -10,7 +10,7 @@
  * `/__emulator/*` (inspection, no auth, never faulted):
  *   GET  /__emulator/config                the switches (tables as schema + rowCount)
  *   POST /__emulator/config                a ConfigPatch (null = back to the default)
- *   GET  /__emulator/clock | /limits | /requests
+ *   GET  /__emulator/clock | /limits | /requests | /memory[?gc=1]
  *   GET  /__emulator/target/:object        counts; /:object/:externalId the stored record
  *   GET  /__emulator/jobs[/:id]            job records; POST /__emulator/jobs/ingest creates one as another user
  *   GET  /__emulator/deleted               deleted ingest jobs and query-sql queries
@@ -284,6 +284,12 @@ function registerInspectionRoutes(router: Router, emu: Emulator): void {
     sendJson(res, 200, { total: emu.requestsDropped + emu.requests.length, dropped: emu.requestsDropped, requests: emu.requests.slice(-1000) })
   );
   router.on('GET', '/__emulator/limits', ({ res }) => sendJson(res, 200, emu.limits.toJSON()));
+  router.on('GET', '/__emulator/memory', ({ res, query }) => {
+    // With node --expose-gc, ?gc=1 collects first, so the figures are what is live.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (query.get('gc') === '1' && gc) gc();
+    sendJson(res, 200, { ...process.memoryUsage(), gcRan: query.get('gc') === '1' && gc !== undefined });
+  });
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {

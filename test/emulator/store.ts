@@ -6,10 +6,10 @@
  * field as it was, `#N/A` clears it to ''). External ids match with the object's rule:
  * case-insensitive unless its External ID field is case sensitive (`caseRule`).
  *
- * Compact for millions of records: per object one Map from the (folded) key to a slot, and
- * per slot the original key, one packed string of all field values, and typed arrays for the
- * id number, write count and times. `table(object)` is a Map-like view that builds
- * StoredRecord objects on access.
+ * Compact for millions of records, and off the JS heap: per object, every record is one
+ * UTF-8 entry in an append-only arena of large Buffers (its key and all field values), found
+ * through an open-addressing hash table of the folded key; ids, write counts and times are
+ * typed arrays. `table(object)` is a Map-like view that builds StoredRecord objects on access.
  */
 export type StoredRecord = {
   id: string;
@@ -23,6 +23,20 @@ export type StoredRecord = {
 };
 
 const REF = '\u0001ref:';
+const CHUNK = 16 * 1024 * 1024;
+
+/**
+ * A copy of `s` that references no larger string. V8 keeps `text.slice()` results as views of
+ * their parent, so a key sliced from an upload would keep the whole upload text alive.
+ */
+export function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/** The record id of an id number. */
+export function recordIdOf(seq: number): string {
+  return `006${String(seq).padStart(12, '0')}AAA`;
+}
 
 class Grow<T extends Float64Array | Int32Array> {
   public a: T;
@@ -39,14 +53,19 @@ class Grow<T extends Float64Array | Int32Array> {
   }
 }
 
+/** Each field value (or absent) as `<len36>:<text>` / `-`, in one flat string. */
 function encode(values: Array<string | undefined>): string {
-  let s = '';
-  for (const v of values) s += v === undefined ? '-' : `${v.length.toString(36)}:${v}`;
-  return s;
+  const parts = new Array<string>(values.length);
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k];
+    parts[k] = v === undefined ? '-' : `${v.length.toString(36)}:${v}`;
+  }
+  return parts.join('');
 }
 
+/** Inverse of encode: `n` field values. */
 function decode(s: string, n: number): Array<string | undefined> {
-  const out = new Array<string | undefined>(n);
+  const values = new Array<string | undefined>(n);
   let p = 0;
   for (let k = 0; k < n && p < s.length; k++) {
     if (s.charCodeAt(p) === 45 /* - */) {
@@ -55,18 +74,74 @@ function decode(s: string, n: number): Array<string | undefined> {
     }
     const colon = s.indexOf(':', p);
     const len = parseInt(s.slice(p, colon), 36);
-    out[k] = s.slice(colon + 1, colon + 1 + len);
+    values[k] = s.slice(colon + 1, colon + 1 + len);
     p = colon + 1 + len;
   }
-  return out;
+  return values;
+}
+
+/** FNV-1a over UTF-16 units. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+type Slicer = { utf8Slice(start: number, end: number): string };
+
+/** Append-only UTF-8 storage of entries (a key, then its fields); an entry is a position and byte lengths. */
+class Arena {
+  private readonly chunks: Buffer[] = [];
+  private used = CHUNK;
+  public bytes = 0;
+  /** Byte lengths of the last put: key part, whole entry. */
+  public keyLen = 0;
+  public len = 0;
+
+  /** Store key + fields; returns the position (chunk * CHUNK + offset), lengths in keyLen/len. */
+  public put(key: string, fields: string): number {
+    const max = (key.length + fields.length) * 3;
+    if (max > CHUNK) throw new Error(`record of ${key.length + fields.length} characters is too large for the target store`);
+    if (this.used + max > CHUNK) {
+      this.chunks.push(Buffer.allocUnsafe(CHUNK));
+      this.used = 0;
+    }
+    const c = this.chunks.length - 1;
+    const b = this.chunks[c];
+    this.keyLen = b.write(key, this.used, 'utf8');
+    this.len = this.keyLen + b.write(fields, this.used + this.keyLen, 'utf8');
+    const at = c * CHUNK + this.used;
+    this.used += this.len;
+    this.bytes += this.len;
+    return at;
+  }
+
+  public get(at: number, from: number, to: number): string {
+    const c = Math.floor(at / CHUNK);
+    const off = at - c * CHUNK;
+    return (this.chunks[c] as unknown as Slicer).utf8Slice(off + from, off + to);
+  }
 }
 
 class ObjectTable {
-  public readonly index = new Map<string, number>();
-  private readonly keys: Array<string | undefined> = [];
-  private readonly packed: string[] = [];
+  private arena = new Arena();
+  private at = new Grow((n) => new Float64Array(n));
+  private lens = new Grow((n) => new Int32Array(n));
+  private keyLens = new Grow((n) => new Int32Array(n));
+  /** Slot → live (1) or deleted (0). */
+  private live = new Grow((n) => new Int32Array(n));
+  /** Hash table of slot + 1 (0 = empty; a deleted slot stays as a tombstone until a rehash); linear probing, at most half full. */
+  private table = new Int32Array(1 << 12);
+  private tableEntries = 0;
+  private slotsUsed = 0;
+  private liveCount = 0;
+  private wasted = 0;
   private readonly names: string[] = [];
   private readonly pos = new Map<string, number>();
+  private readonly headerPos = new WeakMap<string[], Int32Array>();
   private readonly seqs = new Grow((n) => new Int32Array(n));
   private readonly writeCounts = new Grow((n) => new Int32Array(n));
   private readonly created = new Grow((n) => new Float64Array(n));
@@ -74,63 +149,154 @@ class ObjectTable {
 
   public constructor(public caseSensitive: boolean) {}
 
+  public get size(): number {
+    return this.liveCount;
+  }
+
   public fold(key: string): string {
     return this.caseSensitive ? key : key.toLowerCase();
+  }
+
+  private storedKey(slot: number): string {
+    return this.arena.get(this.at.a[slot], 0, this.keyLens.a[slot]);
+  }
+
+  private storedFields(slot: number): string {
+    return this.arena.get(this.at.a[slot], this.keyLens.a[slot], this.lens.a[slot]);
+  }
+
+  public keyOf(slot: number): string | undefined {
+    return this.live.a[slot] ? this.storedKey(slot) : undefined;
+  }
+
+  /** The slot of a key, or -1. */
+  public slotOf(key: string): number {
+    const k = this.fold(key);
+    const mask = this.table.length - 1;
+    for (let h = hash(k) & mask; ; h = (h + 1) & mask) {
+      const v = this.table[h];
+      if (v === 0) return -1;
+      const slot = v - 1;
+      if (this.live.a[slot] && this.fold(this.storedKey(slot)) === k) return slot;
+    }
+  }
+
+  /** Room for one more entry (call before a new slot becomes live). */
+  private reserve(): void {
+    if ((this.tableEntries + 1) * 2 > this.table.length) this.rehash(this.liveCount * 4 > this.table.length ? this.table.length * 2 : this.table.length);
+  }
+
+  private insertIndex(folded: string, slot: number): void {
+    this.tableEntries++;
+    const mask = this.table.length - 1;
+    let h = hash(folded) & mask;
+    while (this.table[h] !== 0) h = (h + 1) & mask;
+    this.table[h] = slot + 1;
+  }
+
+  private rehash(size: number): void {
+    this.table = new Int32Array(size);
+    this.tableEntries = 0;
+    const mask = size - 1;
+    for (let slot = 0; slot < this.slotsUsed; slot++) {
+      if (!this.live.a[slot]) continue;
+      this.tableEntries++;
+      let h = hash(this.fold(this.storedKey(slot))) & mask;
+      while (this.table[h] !== 0) h = (h + 1) & mask;
+      this.table[h] = slot + 1;
+    }
   }
 
   /** Re-key after the matching rule changed. */
   public setRule(caseSensitive: boolean): void {
     if (caseSensitive === this.caseSensitive) return;
     this.caseSensitive = caseSensitive;
-    this.index.clear();
-    this.keys.forEach((k, slot) => {
-      if (k !== undefined) this.index.set(this.fold(k), slot);
-    });
+    this.rehash(this.table.length);
   }
 
   private position(name: string): number {
     let p = this.pos.get(name);
     if (p === undefined) {
       p = this.names.length;
+      name = own(name);
       this.names.push(name);
       this.pos.set(name, p);
     }
     return p;
   }
 
-  public slotOf(key: string): number | undefined {
-    return this.index.get(this.fold(key));
+  /** Field positions of a header (cached per header array). */
+  private positions(header: string[]): Int32Array {
+    let ps = this.headerPos.get(header);
+    if (!ps) this.headerPos.set(header, (ps = Int32Array.from(header, (h) => this.position(h))));
+    return ps;
   }
 
-  public write(key: string, fields: Record<string, string>, refs: Record<string, string> | undefined, at: number, newSeq: (slot: number) => number): { seq: number; created: boolean } {
-    const k = this.fold(key);
-    let slot = this.index.get(k);
-    const created = slot === undefined;
+  private store(slot: number, key: string, fields: string): void {
+    this.at.set(slot, this.arena.put(key, fields));
+    this.keyLens.set(slot, this.arena.keyLen);
+    this.lens.set(slot, this.arena.len);
+  }
+
+  /** Write the cells of `row` (named by `header`; column `skip` left out) to the record of `key`. */
+  public write(
+    key: string,
+    header: string[],
+    row: string[],
+    skip: number,
+    refs: Record<string, string> | undefined,
+    at: number,
+    newSeq: (slot: number) => number
+  ): { seq: number; created: boolean } {
+    let slot = this.slotOf(key);
+    const created = slot < 0;
     let values: Array<string | undefined>;
-    if (slot === undefined) {
-      slot = this.keys.length;
-      this.keys.push(key);
-      this.index.set(k, slot);
+    let storedKey = key;
+    if (created) {
+      this.reserve();
+      slot = this.slotsUsed++;
+      this.live.set(slot, 1);
+      this.liveCount++;
       this.seqs.set(slot, newSeq(slot));
       this.writeCounts.set(slot, 0);
       this.created.set(slot, at);
       values = [];
-    } else values = decode(this.packed[slot], this.names.length);
-    for (const name in fields) {
-      const v = fields[name];
-      const p = this.position(name);
+    } else {
+      storedKey = this.storedKey(slot);
+      values = decode(this.storedFields(slot), this.names.length);
+      this.wasted += this.lens.a[slot];
+    }
+    const ps = this.positions(header);
+    for (let c = 0; c < ps.length; c++) {
+      if (c === skip) continue;
+      const v = row[c] ?? '';
       if (v === '' && !created) continue; // an empty cell leaves the field as it was
-      values[p] = v === '#N/A' ? '' : v;
+      values[ps[c]] = v === '#N/A' ? '' : v;
     }
     if (refs) for (const name in refs) values[this.position(REF + name)] = refs[name];
-    this.packed[slot] = encode(values);
+    this.store(slot, storedKey, encode(values));
+    if (created) this.insertIndex(this.fold(key), slot);
     this.writeCounts.set(slot, this.writeCounts.a[slot] + 1);
     this.updated.set(slot, at);
+    if (this.wasted > 64 * 1024 * 1024 && this.wasted > this.arena.bytes / 2) this.compact();
     return { seq: this.seqs.a[slot], created };
   }
 
+  /** Rewrite live entries into a fresh arena (updates leave old versions behind). */
+  private compact(): void {
+    const old = this.arena;
+    this.arena = new Arena();
+    for (let slot = 0; slot < this.slotsUsed; slot++) {
+      if (!this.live.a[slot]) continue;
+      const at = this.at.a[slot];
+      const k = this.keyLens.a[slot];
+      this.at.a[slot] = this.arena.put(old.get(at, 0, k), old.get(at, k, this.lens.a[slot]));
+    }
+    this.wasted = 0;
+  }
+
   public record(slot: number, idOf: (seq: number) => string): StoredRecord {
-    const values = decode(this.packed[slot], this.names.length);
+    const values = decode(this.storedFields(slot), this.names.length);
     const fields: Record<string, string> = {};
     let refs: Record<string, string> | undefined;
     values.forEach((v, p) => {
@@ -157,23 +323,22 @@ class ObjectTable {
     return this.writeCounts.a[slot];
   }
 
-  public keyOf(slot: number): string | undefined {
-    return this.keys[slot];
-  }
-
   public remove(key: string): boolean {
-    const k = this.fold(key);
-    const slot = this.index.get(k);
-    if (slot === undefined) return false;
-    this.index.delete(k);
-    this.keys[slot] = undefined;
-    this.packed[slot] = '';
+    const slot = this.slotOf(key);
+    if (slot < 0) return false;
+    this.live.a[slot] = 0;
+    this.liveCount--;
+    this.wasted += this.lens.a[slot];
     return true;
   }
 
   /** Live slots in insertion order. */
   public *slots(): IterableIterator<number> {
-    for (let s = 0; s < this.keys.length; s++) if (this.keys[s] !== undefined) yield s;
+    for (let s = 0; s < this.slotsUsed; s++) if (this.live.a[s]) yield s;
+  }
+
+  public isLive(slot: number): boolean {
+    return slot < this.slotsUsed && this.live.a[slot] === 1;
   }
 }
 
@@ -182,24 +347,24 @@ export class TargetTable {
   public constructor(private readonly t: ObjectTable, private readonly idOf: (seq: number) => string) {}
 
   public get size(): number {
-    return this.t.index.size;
+    return this.t.size;
   }
   public has(key: string): boolean {
-    return this.t.slotOf(key) !== undefined;
+    return this.t.slotOf(key) >= 0;
   }
   public get(key: string): StoredRecord | undefined {
     const slot = this.t.slotOf(key);
-    return slot === undefined ? undefined : this.t.record(slot, this.idOf);
+    return slot < 0 ? undefined : this.t.record(slot, this.idOf);
   }
   /** The record id only (no record object built). */
   public recordId(key: string): string | undefined {
     const slot = this.t.slotOf(key);
-    return slot === undefined ? undefined : this.idOf(this.t.idSeq(slot));
+    return slot < 0 ? undefined : this.idOf(this.t.idSeq(slot));
   }
   /** The record's id number (0 when absent): `recordIdOf(seq)` is its id. */
   public seqOf(key: string): number {
     const slot = this.t.slotOf(key);
-    return slot === undefined ? 0 : this.t.idSeq(slot);
+    return slot < 0 ? 0 : this.t.idSeq(slot);
   }
   public delete(key: string): boolean {
     return this.t.remove(key);
@@ -225,13 +390,8 @@ export class TargetTable {
       writes += w;
       if (w > 1) rewritten++;
     }
-    return { rows: this.t.index.size, writes, rewritten };
+    return { rows: this.t.size, writes, rewritten };
   }
-}
-
-/** The record id of an id number. */
-export function recordIdOf(seq: number): string {
-  return `006${String(seq).padStart(12, '0')}AAA`;
 }
 
 export class TargetStore {
@@ -263,8 +423,13 @@ export class TargetStore {
    * with the record. Returns the record id and whether it was created.
    */
   public upsert(object: string, externalId: string, fields: Record<string, string>, at: number, refs?: Record<string, string>): { id: string; seq: number; created: boolean } {
+    return this.upsertRow(object, externalId, Object.keys(fields), Object.values(fields), -1, at, refs);
+  }
+
+  /** upsert() for a CSV row: cells of `row` named by `header`, column `skip` (e.g. Id of an update) left out. */
+  public upsertRow(object: string, externalId: string, header: string[], row: string[], skip: number, at: number, refs?: Record<string, string>): { id: string; seq: number; created: boolean } {
     const t = this.obj(object);
-    const r = t.write(externalId, fields, refs, at, (slot) => {
+    const r = t.write(externalId, header, row, skip, refs, at, (slot) => {
       const seq = ++this.idSeq;
       this.seqTable[seq] = t;
       this.seqSlot.set(seq, slot);
@@ -280,7 +445,8 @@ export class TargetStore {
     const seq = Number(m[1]);
     const t = this.seqTable[seq];
     if (!t || t !== this.objects.get(object.toLowerCase())) return undefined;
-    return t.keyOf(this.seqSlot.a[seq]);
+    const slot = this.seqSlot.a[seq];
+    return t.isLive(slot) ? t.keyOf(slot) : undefined;
   }
 
   public get(object: string, externalId: string): StoredRecord | undefined {

@@ -9,7 +9,7 @@ import type { FieldDef, SObjectDef } from '../config.js';
 import { findSObject } from '../org.js';
 import { hashUnit } from '../random.js';
 import type { Emulator } from '../server.js';
-import type { TargetTable } from '../store.js';
+import { own, type TargetTable } from '../store.js';
 import { ROW_OK, ROW_REJECTED, type LockSimulator, type SimJob, type SimJobInput } from './lock-model.js';
 
 export function fieldOf(def: SObjectDef, name: string): FieldDef | undefined {
@@ -71,12 +71,17 @@ export function buildInput(emu: Emulator, sim: LockSimulator, job: RowsJob, def:
   const errors: string[] = [];
   const parentStart = new Int32Array(count + 1);
   const ids: number[] = [];
+  // Intern each distinct cell once per job, with a label that does not keep the upload alive.
+  const seen = parentCols.map(() => new Map<string, number>());
   for (let r = 0; r < count; r++) {
     parentStart[r] = ids.length;
-    for (const { c, fold } of parentCols) {
+    for (let k = 0; k < parentCols.length; k++) {
+      const { c, fold } = parentCols[k];
       const v = rows[r][c];
       if (v === undefined || v === '' || v === '#N/A') continue;
-      ids.push(sim.intern(`${lower[c]}\u0000${fold(v)}`, v));
+      let id = seen[k].get(v);
+      if (id === undefined) seen[k].set(v, (id = sim.intern(`${lower[c]}\u0000${fold(v)}`, own(v))));
+      ids.push(id);
     }
   }
   parentStart[count] = ids.length;
@@ -161,20 +166,18 @@ export function applyRows(emu: Emulator, job: RowsJob, plan: CommitPlan, sj: Sim
       if (job.operation === 'upsert') plan.idSeq[r] = table.seqOf(row[job.extIdx]);
       continue;
     }
-    const fields: Record<string, string> = {};
-    for (let c = 0; c < header.length; c++) fields[header[c]] = row[c] ?? '';
     if (job.operation === 'upsert') {
       const key = row[job.extIdx];
       if (!key || key === '#N/A') {
         fail(r, `MISSING_ARGUMENT:${job.externalIdFieldName} not specified:--`);
         continue;
       }
-      const res = emu.target.upsert(job.object, key, fields, at, refs);
+      const res = emu.target.upsertRow(job.object, key, header, row, -1, at, refs);
       plan.idSeq[r] = res.seq;
       plan.created[r] = res.created ? 1 : 0;
     } else if (job.operation === 'insert') {
       const key = `${job.id}#${r}`;
-      const res = emu.target.upsert(job.object, key, fields, at, refs);
+      const res = emu.target.upsertRow(job.object, key, header, row, -1, at, refs);
       plan.idSeq[r] = res.seq;
       plan.created[r] = 1;
     } else {
@@ -184,10 +187,8 @@ export function applyRows(emu: Emulator, job: RowsJob, plan: CommitPlan, sj: Sim
         fail(r, job.operation === 'update' ? 'INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--' : 'ENTITY_IS_DELETED:entity is deleted:--');
         continue;
       }
-      if (job.operation === 'update') {
-        delete fields[header[job.idIdx]];
-        emu.target.upsert(job.object, key, fields, at, refs);
-      } else table.delete(key);
+      if (job.operation === 'update') emu.target.upsertRow(job.object, key, header, row, job.idIdx, at, refs);
+      else table.delete(key);
     }
   }
 }

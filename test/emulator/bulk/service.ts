@@ -12,16 +12,17 @@
  * that gets fewer batches than it needs processes those and ends Failed (ExceededQuota)
  * with the rest unprocessed; listPageSize pages GET /jobs/ingest; missingParent.
  *
- * Memory: a job keeps its upload as received (one Buffer) and per-row outcome arrays; the
+ * Memory: a job keeps its upload (deflated once parsed) and per-row outcome arrays; the
  * parsed rows exist only while the job is processed. Result files are written on request
  * from a re-parse of the upload (a few recent parses are cached).
  */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { sfTimestamp } from '../clock.js';
 import { HttpError } from '../http.js';
 import { findSObject } from '../org.js';
 import { hashUnit, Rng } from '../random.js';
 import type { Emulator } from '../server.js';
-import { recordIdOf } from '../store.js';
+import { own, recordIdOf } from '../store.js';
 import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, type ColumnDelimiter, type LineEnding, type ParsedCsv } from './csv.js';
 import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimSummary } from './lock-model.js';
 import { applyRows, buildInput, commitPlan, fieldOf, resolveColumn, type CommitPlan } from './rows.js';
@@ -54,8 +55,10 @@ type IngestJob = {
   createdAt: number;
   modstamp: number;
   uploaded: boolean;
-  /** The upload exactly as received (kept until the job is deleted: result files echo it). */
+  /** The upload exactly as received, while it is not yet parsed. */
   data?: Buffer;
+  /** The upload, deflated once parsed (kept until the job is deleted: result files echo it). */
+  packed?: Buffer;
   uploadedBytes: number;
   uploadCompleteAt?: number;
   failedAt?: number;
@@ -375,6 +378,7 @@ export class BulkService {
     if (state === 'UploadComplete') this.abortJob(job, this.emu.clock.now());
     job.deleted = true;
     job.data = undefined;
+    job.packed = undefined;
     job.rows = undefined;
     job.plan = undefined;
     this.parsed.delete(job.id);
@@ -487,10 +491,11 @@ export class BulkService {
     if (job.rows) return { header: job.header, rows: job.rows };
     const hit = this.parsed.get(job.id);
     if (hit) return hit;
-    if (!job.data) return undefined;
+    const text = uploadText(job);
+    if (text === undefined) return undefined;
     let p: ParsedCsv;
     try {
-      p = parseCsv(job.data.toString('utf8'), job.columnDelimiter);
+      p = parseCsv(text, job.columnDelimiter);
     } catch {
       return undefined;
     }
@@ -645,8 +650,8 @@ export class BulkService {
     } catch (err) {
       return failLater(`ClientInputError : Failed to parse the CSV data: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const { header, rows } = parsed;
-    job.header = header;
+    const rows = parsed.rows;
+    const header = (job.header = parsed.header.map(own)); // the header outlives the upload text
     job.rowCount = rows.length;
     for (const col of header) {
       if (!resolveColumn(this.emu, def, col)) return failLater(`InvalidBatch : Field name not found : ${col}`);
@@ -676,6 +681,10 @@ export class BulkService {
       job.quotaMessage = `ExceededQuota : The daily batch allocation (DailyBulkApiBatches) ran out while the job was processing: ${rows.length - job.simRows} records were not processed.`;
     }
     job.rows = rows;
+    if (job.data) {
+      job.packed = deflateRawSync(job.data, { level: 1 });
+      job.data = undefined;
+    }
     job.plan = commitPlan(this.emu, job, def, rows.length);
     const sj = this.sim.submit(buildInput(this.emu, this.sim, job, def, rows, job.simRows), now);
     job.sim = sj;
@@ -683,6 +692,11 @@ export class BulkService {
     if (sj.terminal) job.rows = undefined;
     this.arm();
   }
+}
+
+function uploadText(job: IngestJob): string | undefined {
+  if (job.data) return job.data.toString('utf8');
+  return job.packed ? inflateRawSync(job.packed).toString('utf8') : undefined;
 }
 
 function mapRows(idx: number[], f: (r: number) => string[]): Iterable<string[]> {

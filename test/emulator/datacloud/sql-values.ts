@@ -108,6 +108,7 @@ export function formatTimestamp(v: Value): string | null {
 /** YYYY-MM-DD */
 export function formatDate(v: Value): string | null {
   if (v === null || v === undefined) return null;
+  if (typeof v === 'string' && v.length === 10 && v.charCodeAt(4) === 45 && v.charCodeAt(7) === 45) return v;
   if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}/.test(v)) return v.slice(0, 10);
   const d = new Date(typeof v === 'number' ? v : String(v));
   if (Number.isNaN(d.getTime())) return String(v);
@@ -136,7 +137,7 @@ export function wireNumber(v: Value | undefined): unknown {
 export function formatterFor(type: DcType): (v: Value | undefined) => unknown {
   switch (type) {
     case 'Varchar':
-      return (v) => (v === null || v === undefined ? null : typeof v === 'string' ? v : String(v));
+      return (v) => (typeof v === 'string' ? v : v === null || v === undefined ? null : String(v));
     case 'Numeric':
     case 'Double':
     case 'Integer':

@@ -25,7 +25,7 @@
 import type { DcTable, DcType } from '../config.js';
 import { exprKey, parseSql, SqlError, type Agg, type ColRef, type Expr, type Operand, type OrderItem, type Query, type Scalar } from './sql-parse.js';
 import { coerce, comparatorFor, formatterFor, kindOf, type Kind } from './sql-values.js';
-import { tableData, type TableData, type Value } from './table.js';
+import { DictColumn, tableData, type Column, type TableData, type Value } from './table.js';
 
 export { SqlError, parseSql } from './sql-parse.js';
 export { compareText, formatDate, formatTimestamp, formatterFor } from './sql-values.js';
@@ -44,8 +44,8 @@ export type SqlParameter = { name?: string; type?: string; value: unknown };
 
 export type ExecStats = { scanned: number; usedIndex: boolean };
 
-/** A value per row (or per group) index, with its type. */
-type Typed = { get: (i: number) => Value; type: DcType; kind: Kind; col?: string };
+/** A value per row (or per group) index, with its type; `column` when it is a plain stored column. */
+type Typed = { get: (i: number) => Value; type: DcType; kind: Kind; col?: string; column?: Column };
 type Pred = (i: number) => boolean | null;
 type Bound = { v: Value; incl: boolean };
 
@@ -124,7 +124,7 @@ function rowScalar(table: DcTable, data: TableData, e: Scalar): Typed {
   if (e.t === 'col') {
     const col = findColumn(table, e.name, e.quoted);
     const c = data.column(col.name);
-    return { get: (i) => c.get(i), type: col.type, kind: kindOf(col.type), col: col.name };
+    return { get: (i) => c.get(i), type: col.type, kind: kindOf(col.type), col: col.name, column: c };
   }
   const arg = rowScalar(table, data, e.arg);
   const f = e.fn === 'lower' ? (s: string): string => s.toLowerCase() : (s: string): string => s.toUpperCase();
@@ -338,33 +338,79 @@ function sortedIndex(data: TableData, keys: SortKey[]): Int32Array {
   return idx;
 }
 
+/**
+ * Positions sorted by the keys, stable (ties keep position order). Least significant key
+ * first, each pass stable: a dictionary column is a counting sort on its sorted dictionary's
+ * ranks (O(n)); a column already in order along the current order is skipped (generated and
+ * often real keys arrive sorted); anything else is a comparison sort on that key alone.
+ */
 function sortPositions(n: number, keys: SortKey[]): Int32Array {
-  // Per key: its values, and whether native string order equals code-point order.
-  const cols = keys.map((k) => {
+  let order: Int32Array = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  for (let k = keys.length - 1; k >= 0; k--) {
+    const key = keys[k];
+    const ranks = dictRanks(key, n);
+    if (ranks) {
+      order = countingSort(order, ranks.rank, ranks.buckets);
+      continue;
+    }
     const vals = new Array<Value>(n);
-    let plain = k.t.kind === 'text';
+    let plain = key.t.kind === 'text';
     for (let i = 0; i < n; i++) {
-      const v = k.t.get(i);
+      const v = key.t.get(i);
       vals[i] = v;
       if (plain && v !== null && (typeof v !== 'string' || HIGH_UNITS.test(v))) plain = false;
     }
-    return { vals, plain, cmp: comparatorFor(k.t.kind), desc: k.desc, nullsFirst: k.nullsFirst };
-  });
-  const order = new Array<number>(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((i, j) => {
-    for (const c of cols) {
-      const x = c.vals[i];
-      const y = c.vals[j];
-      if (x === y) continue;
-      if (x === null) return c.nullsFirst ? -1 : 1;
-      if (y === null) return c.nullsFirst ? 1 : -1;
-      const r = c.plain ? ((x as string) < (y as string) ? -1 : 1) : c.cmp(x, y);
-      if (r !== 0) return c.desc ? -r : r;
-    }
-    return i - j;
-  });
-  return Int32Array.from(order);
+    const cmp = valueOrder(key, plain);
+    let sorted = true;
+    for (let p = 1; p < n && sorted; p++) if (cmp(vals[order[p - 1]], vals[order[p]]) > 0) sorted = false;
+    if (sorted) continue;
+    const arr = Array.from(order);
+    arr.sort((a, b) => cmp(vals[a], vals[b]));
+    order = Int32Array.from(arr);
+  }
+  return order;
+}
+
+/** Order of two values of one key (nulls first/last, desc), 0 for ties. */
+function valueOrder(key: SortKey, plain: boolean): (x: Value, y: Value) => number {
+  const cmp = comparatorFor(key.t.kind);
+  return (x, y) => {
+    if (x === y) return 0;
+    if (x === null) return key.nullsFirst ? -1 : 1;
+    if (y === null) return key.nullsFirst ? 1 : -1;
+    const r = plain ? ((x as string) < (y as string) ? -1 : 1) : cmp(x, y);
+    return key.desc ? -r : r;
+  };
+}
+
+/** Per-row ranks of a dictionary column (ties share a rank), or undefined for other columns. */
+function dictRanks(key: SortKey, n: number): { rank: Uint32Array; buckets: number } | undefined {
+  const col = key.t.column;
+  if (!(col instanceof DictColumn) || col.length !== n) return undefined;
+  const dict = col.dict;
+  const cmp = valueOrder(key, false);
+  const byValue = Array.from(dict.keys()).sort((a, b) => cmp(dict[a], dict[b]));
+  const dictRank = new Uint32Array(dict.length);
+  let r = 0;
+  for (let p = 0; p < byValue.length; p++) {
+    if (p > 0 && cmp(dict[byValue[p - 1]], dict[byValue[p]]) !== 0) r++;
+    dictRank[byValue[p]] = r;
+  }
+  const rank = new Uint32Array(n);
+  const codes = col.codes;
+  for (let i = 0; i < n; i++) rank[i] = dictRank[codes[i]];
+  return { rank, buckets: r + 1 };
+}
+
+/** Stable counting sort of `order` by rank[order[p]]. */
+function countingSort(order: Int32Array, rank: Uint32Array, buckets: number): Int32Array {
+  const start = new Uint32Array(buckets + 1);
+  for (let p = 0; p < order.length; p++) start[rank[order[p]] + 1]++;
+  for (let b = 0; b < buckets; b++) start[b + 1] += start[b];
+  const out = new Int32Array(order.length);
+  for (let p = 0; p < order.length; p++) out[start[rank[order[p]]]++] = order[p];
+  return out;
 }
 
 /** First position whose value is not before the bound (ASC, nulls last). */
@@ -464,19 +510,21 @@ export function executeSql(tables: Record<string, DcTable>, sql: string, params?
   }
   const sel = Int32Array.from(picked.slice(q.offset, q.offset + limit));
   const fmts = proj.map((p) => formatterFor(p.t.type));
-  const gets = proj.map((p) => p.t.get);
   return {
     columns: proj.map((p) => ({ name: p.name, type: p.t.type })),
     length: sel.length,
     rows(fromRow, toRow) {
-      const out: unknown[][] = [];
+      const from = Math.max(0, fromRow);
       const end = Math.min(toRow, sel.length);
-      for (let k = Math.max(0, fromRow); k < end; k++) {
-        const i = sel[k];
-        const a = new Array<unknown>(gets.length);
-        for (let c = 0; c < gets.length; c++) a[c] = fmts[c](gets[c](i));
-        out.push(a);
-      }
+      if (end <= from) return [];
+      // Column by column: each column class gathers its values in one loop.
+      const out: unknown[][] = new Array<unknown[]>(end - from);
+      for (let k = 0; k < out.length; k++) out[k] = new Array<unknown>(proj.length);
+      proj.forEach((p, c) => {
+        const vals = p.t.column ? p.t.column.gather(sel, from, end) : Array.from(sel.subarray(from, end), (i) => p.t.get(i));
+        const fmt = fmts[c];
+        for (let k = 0; k < vals.length; k++) out[k][c] = fmt(vals[k]);
+      });
       return out;
     },
   };

@@ -21,6 +21,16 @@ export type DcRow = Record<string, Value>;
 export interface Column {
   readonly length: number;
   get(i: number): Value;
+  /** Values at positions idx[from..to) (one tight loop per column class: pages are built column by column). */
+  gather(idx: Int32Array, from: number, to: number): Value[];
+}
+
+type Slicer = { latin1Slice(start: number, end: number): string; utf8Slice(start: number, end: number): string };
+
+function gatherBy(col: Column, idx: Int32Array, from: number, to: number): Value[] {
+  const out = new Array<Value>(Math.max(0, to - from));
+  for (let k = from; k < to; k++) out[k - from] = col.get(idx[k]);
+  return out;
 }
 
 /** Text values packed as UTF-8 into one buffer; `get` decodes one value. */
@@ -75,18 +85,41 @@ export class TextColumn implements Column {
   public get(i: number): Value {
     if (this.nulls?.[i]) return null;
     const s = i === 0 ? 0 : this.ends[i - 1];
-    return this.buf.toString(this.ascii ? 'latin1' : 'utf8', s, this.ends[i]);
+    // latin1Slice/utf8Slice: Buffer's own decoders, without toString's argument handling.
+    const b = this.buf as unknown as Slicer;
+    return this.ascii ? b.latin1Slice(s, this.ends[i]) : b.utf8Slice(s, this.ends[i]);
+  }
+
+  public gather(idx: Int32Array, from: number, to: number): Value[] {
+    const out = new Array<Value>(Math.max(0, to - from));
+    const b = this.buf as unknown as Slicer;
+    const { ends, nulls, ascii } = this;
+    for (let k = from; k < to; k++) {
+      const i = idx[k];
+      if (nulls?.[i]) out[k - from] = null;
+      else {
+        const s = i === 0 ? 0 : ends[i - 1];
+        out[k - from] = ascii ? b.latin1Slice(s, ends[i]) : b.utf8Slice(s, ends[i]);
+      }
+    }
+    return out;
   }
 }
 
 /** Values drawn from a small set, stored as codes. */
 export class DictColumn implements Column {
-  public constructor(private readonly codes: Uint8Array | Uint16Array | Uint32Array, private readonly dict: Value[]) {}
+  public constructor(public readonly codes: Uint8Array | Uint16Array | Uint32Array, public readonly dict: Value[]) {}
   public get length(): number {
     return this.codes.length;
   }
   public get(i: number): Value {
     return this.dict[this.codes[i]];
+  }
+  public gather(idx: Int32Array, from: number, to: number): Value[] {
+    const out = new Array<Value>(Math.max(0, to - from));
+    const { codes, dict } = this;
+    for (let k = from; k < to; k++) out[k - from] = dict[codes[idx[k]]];
+    return out;
   }
   public static codesFor(n: number, distinct: number): Uint8Array | Uint16Array | Uint32Array {
     return distinct <= 256 ? new Uint8Array(n) : distinct <= 65_536 ? new Uint16Array(n) : new Uint32Array(n);
@@ -103,6 +136,15 @@ export class NumberColumn implements Column {
     const v = this.values[i];
     return Number.isNaN(v) ? null : v;
   }
+  public gather(idx: Int32Array, from: number, to: number): Value[] {
+    const out = new Array<Value>(Math.max(0, to - from));
+    const values = this.values;
+    for (let k = from; k < to; k++) {
+      const v = values[idx[k]];
+      out[k - from] = Number.isNaN(v) ? null : v;
+    }
+    return out;
+  }
 }
 
 /** Instants as epoch ms, read back as `YYYY-MM-DDTHH:MM:SS.sssZ`; NaN stands for null. */
@@ -115,6 +157,9 @@ export class InstantColumn implements Column {
     const v = this.ms[i];
     return Number.isNaN(v) ? null : new Date(v).toISOString();
   }
+  public gather(idx: Int32Array, from: number, to: number): Value[] {
+    return gatherBy(this, idx, from, to);
+  }
 }
 
 export class ValueColumn implements Column {
@@ -124,6 +169,9 @@ export class ValueColumn implements Column {
   }
   public get(i: number): Value {
     return this.values[i] ?? null;
+  }
+  public gather(idx: Int32Array, from: number, to: number): Value[] {
+    return gatherBy(this, idx, from, to);
   }
 }
 
@@ -195,6 +243,12 @@ class RowColumn implements Column {
   }
   public get(i: number): Value {
     return this.rows[i][this.name] ?? null;
+  }
+  public gather(idx: Int32Array, from: number, to: number): Value[] {
+    const out = new Array<Value>(Math.max(0, to - from));
+    const { rows, name } = this;
+    for (let k = from; k < to; k++) out[k - from] = rows[idx[k]][name] ?? null;
+    return out;
   }
 }
 
