@@ -344,7 +344,17 @@ class ObjectTable {
 
 /** A Map-like view of one object's records, keyed by external id as first written. */
 export class TargetTable {
-  public constructor(private readonly t: ObjectTable, private readonly idOf: (seq: number) => string) {}
+  public constructor(
+    private readonly t: ObjectTable,
+    private readonly idOf: (seq: number) => string,
+    private readonly newSeq: (t: ObjectTable, slot: number) => number
+  ) {}
+
+  /** TargetStore.upsertRow on this table (its matching rule as of when the view was made). */
+  public upsertRow(externalId: string, header: string[], row: string[], skip: number, at: number, refs?: Record<string, string>): { id: string; seq: number; created: boolean } {
+    const r = this.t.write(externalId, header, row, skip, refs, at, (slot) => this.newSeq(this.t, slot));
+    return { id: this.idOf(r.seq), seq: r.seq, created: r.created };
+  }
 
   public get size(): number {
     return this.t.size;
@@ -414,8 +424,15 @@ export class TargetStore {
     return t;
   }
 
+  private readonly allocate = (t: ObjectTable, slot: number): number => {
+    const seq = ++this.idSeq;
+    this.seqTable[seq] = t;
+    this.seqSlot.set(seq, slot);
+    return seq;
+  };
+
   public table(object: string): TargetTable {
-    return new TargetTable(this.obj(object), this.idOf);
+    return new TargetTable(this.obj(object), this.idOf, this.allocate);
   }
 
   /**
@@ -428,14 +445,7 @@ export class TargetStore {
 
   /** upsert() for a CSV row: cells of `row` named by `header`, column `skip` (e.g. Id of an update) left out. */
   public upsertRow(object: string, externalId: string, header: string[], row: string[], skip: number, at: number, refs?: Record<string, string>): { id: string; seq: number; created: boolean } {
-    const t = this.obj(object);
-    const r = t.write(externalId, header, row, skip, refs, at, (slot) => {
-      const seq = ++this.idSeq;
-      this.seqTable[seq] = t;
-      this.seqSlot.set(seq, slot);
-      return seq;
-    });
-    return { id: this.idOf(r.seq), seq: r.seq, created: r.created };
+    return this.table(object).upsertRow(externalId, header, row, skip, at, refs);
   }
 
   /** The external key of the object's record with this id (undefined when there is none). */

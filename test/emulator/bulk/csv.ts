@@ -31,7 +31,10 @@ export function lineEndingMatches(text: string, lineEnding: LineEnding): boolean
   return true;
 }
 
-export type ParsedCsv = { header: string[]; rows: string[][] };
+/** Where each data record is in the text: [starts[r], ends[r]) without its line end; simple[r] = 1 when no cell is quoted. */
+export type CsvLayout = { starts: Uint32Array; ends: Uint32Array; simple: Uint8Array };
+
+export type ParsedCsv = { header: string[]; rows: string[][]; layout?: CsvLayout };
 
 export class CsvError extends Error {}
 
@@ -45,12 +48,15 @@ const CR = 13;
  * closing quote, an unclosed quote, or a record with a different number of fields than the
  * header is a CsvError.
  */
-export function parseCsv(text: string, delimiter: ColumnDelimiter): ParsedCsv {
+export function parseCsv(text: string, delimiter: ColumnDelimiter, withLayout = false): ParsedCsv {
   const d = COLUMN_DELIMITERS[delimiter].charCodeAt(0);
   const n = text.length;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   const records: string[][] = [];
   let width = -1;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const simple: number[] = [];
   while (i < n) {
     const c0 = text.charCodeAt(i);
     if (c0 === LF) {
@@ -62,9 +68,13 @@ export function parseCsv(text: string, delimiter: ColumnDelimiter): ParsedCsv {
       continue;
     }
     const row: string[] = [];
+    const recordStart = i;
+    let recordEnd = i;
+    let quoted = false;
     for (;;) {
       let value: string;
       if (i < n && text.charCodeAt(i) === QUOTE) {
+        quoted = true;
         let start = i + 1;
         let j = start;
         value = '';
@@ -98,6 +108,7 @@ export function parseCsv(text: string, delimiter: ColumnDelimiter): ParsedCsv {
         i = end;
       }
       row.push(value);
+      recordEnd = i;
       if (i >= n) break;
       const t = text.charCodeAt(i);
       if (t === d) {
@@ -108,12 +119,18 @@ export function parseCsv(text: string, delimiter: ColumnDelimiter): ParsedCsv {
       i++; // LF
       break;
     }
+    if (withLayout && records.length > 0) {
+      starts.push(recordStart);
+      ends.push(recordEnd);
+      simple.push(quoted ? 0 : 1);
+    }
     if (width < 0) width = row.length;
     else if (row.length !== width) throw new CsvError(`Invalid Record Length: expect ${width}, got ${row.length} on record ${records.length + 1}`);
     records.push(row);
   }
   const [header = [], ...rows] = records;
-  return { header: header.map((h) => h.trim()), rows };
+  const layout = withLayout ? { starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), simple: Uint8Array.from(simple) } : undefined;
+  return { header: header.map((h) => h.trim()), rows, ...(layout ? { layout } : {}) };
 }
 
 export function quote(value: string): string {
@@ -125,5 +142,35 @@ export function writeResultCsv(delimiter: ColumnDelimiter, prefix: string[], hea
   const d = COLUMN_DELIMITERS[delimiter];
   const out: string[] = [[...prefix.map(quote), ...header].join(d)];
   for (const r of rows) out.push(r.map(quote).join(d));
+  return out.join('\n') + '\n';
+}
+
+/**
+ * A result file from the upload text: for each record r in `order`, its `cells(r)` prefix
+ * (sf__Id, sf__Created / sf__Error) then its original cells, every value quoted. A record
+ * without quoted cells is re-quoted straight from its text (one replaceAll); others come
+ * from `row(r)`, a full parse of the upload made only when needed.
+ */
+export function writeResultFromText(
+  delimiter: ColumnDelimiter,
+  prefixHeader: string[],
+  header: string[],
+  order: number[],
+  cells: (r: number) => string[],
+  text: string,
+  layout: CsvLayout,
+  row: (r: number) => string[]
+): string {
+  const d = COLUMN_DELIMITERS[delimiter];
+  const between = `"${d}"`;
+  const out = new Array<string>(order.length + 1);
+  out[0] = [...prefixHeader.map(quote), ...header].join(d);
+  const { starts, ends, simple } = layout;
+  for (let k = 0; k < order.length; k++) {
+    const r = order[k];
+    const pre = cells(r);
+    const head = pre.length === 0 ? '' : pre.length === 2 ? quote(pre[0]) + d + quote(pre[1]) + d : pre.map(quote).join(d) + d;
+    out[k + 1] = simple[r] ? head + '"' + text.slice(starts[r], ends[r]).replaceAll(d, between) + '"' : head + row(r).map(quote).join(d);
+  }
   return out.join('\n') + '\n';
 }

@@ -172,12 +172,12 @@ export function applyRows(emu: Emulator, job: RowsJob, plan: CommitPlan, sj: Sim
         fail(r, `MISSING_ARGUMENT:${job.externalIdFieldName} not specified:--`);
         continue;
       }
-      const res = emu.target.upsertRow(job.object, key, header, row, -1, at, refs);
+      const res = table.upsertRow(key, header, row, -1, at, refs);
       plan.idSeq[r] = res.seq;
       plan.created[r] = res.created ? 1 : 0;
     } else if (job.operation === 'insert') {
       const key = `${job.id}#${r}`;
-      const res = emu.target.upsertRow(job.object, key, header, row, -1, at, refs);
+      const res = table.upsertRow(key, header, row, -1, at, refs);
       plan.idSeq[r] = res.seq;
       plan.created[r] = 1;
     } else {
@@ -187,7 +187,7 @@ export function applyRows(emu: Emulator, job: RowsJob, plan: CommitPlan, sj: Sim
         fail(r, job.operation === 'update' ? 'INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--' : 'ENTITY_IS_DELETED:entity is deleted:--');
         continue;
       }
-      if (job.operation === 'update') emu.target.upsertRow(job.object, key, header, row, job.idIdx, at, refs);
+      if (job.operation === 'update') table.upsertRow(key, header, row, job.idIdx, at, refs);
       else table.delete(key);
     }
   }

@@ -23,7 +23,7 @@ import { findSObject } from '../org.js';
 import { hashUnit, Rng } from '../random.js';
 import type { Emulator } from '../server.js';
 import { own, recordIdOf } from '../store.js';
-import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, type ColumnDelimiter, type LineEnding, type ParsedCsv } from './csv.js';
+import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, writeResultFromText, type ColumnDelimiter, type CsvLayout, type LineEnding, type ParsedCsv } from './csv.js';
 import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimSummary } from './lock-model.js';
 import { applyRows, buildInput, commitPlan, fieldOf, resolveColumn, type CommitPlan } from './rows.js';
 
@@ -68,6 +68,8 @@ type IngestJob = {
   rowCount?: number;
   /** Parsed rows, only while the simulator works on the job. */
   rows?: string[][];
+  /** Where each record is in the upload text (result files are cut from it). */
+  layout?: CsvLayout;
   extIdx: number;
   idIdx: number;
   sim?: SimJob;
@@ -130,6 +132,7 @@ export class BulkService {
   private readonly held: IngestJob[] = [];
   private readonly deleted: DeletedJob[] = [];
   private readonly parsed = new Map<string, ParsedCsv>();
+  private readonly texts = new Map<string, string>();
   private readonly listings = new Map<string, string[]>();
   private listingSeq = 0;
   /** Jobs handed to the simulator so far (for holdAfterJobs). */
@@ -382,6 +385,8 @@ export class BulkService {
     job.rows = undefined;
     job.plan = undefined;
     this.parsed.delete(job.id);
+    this.texts.delete(job.id);
+    job.layout = undefined;
     this.jobs.delete(job.id);
     this.deleted.push({
       id: job.id,
@@ -402,34 +407,43 @@ export class BulkService {
     if (state !== 'JobComplete' && state !== 'Failed' && state !== 'Aborted') {
       throw new HttpError(400, 'INVALIDJOBSTATE', `Results are not available for a job in state ${state}`);
     }
-    const parsed = this.rowsOf(job);
-    if (!parsed && kind === 'unprocessedrecords' && job.data) return job.data.toString('utf8'); // never parsed (bad CSV): hand back what was uploaded
-    const header = parsed?.header ?? [];
-    const rows = parsed?.rows ?? [];
     const sim = job.sim;
     const simRows = job.simRows;
-    const pick = (want: (r: number) => boolean): number[] => {
+    const pick = (n: number, want: (r: number) => boolean): number[] => {
       const idx: number[] = [];
-      for (let r = 0; r < rows.length; r++) if (want(r)) idx.push(r);
+      for (let r = 0; r < n; r++) if (want(r)) idx.push(r);
       return new Rng((this.emu.config.seed ^ Math.imul(job.seq, 0x9e3779b1)) >>> 0).shuffle(idx);
     };
-    const sfId = (r: number): string => {
+    const wanted = (n: number): number[] => {
+      if (kind === 'successfulResults') return sim ? pick(n, (r) => r < simRows && sim.outcome[r] === ROW_OK) : [];
+      if (kind === 'failedResults') return sim ? pick(n, (r) => r < simRows && (sim.outcome[r] === ROW_REJECTED || sim.outcome[r] === ROW_LOCK_FAILED)) : [];
+      return sim ? pick(n, (r) => r >= simRows || sim.outcome[r] === ROW_UNPROCESSED) : state === 'JobComplete' ? [] : pick(n, () => true);
+    };
+    const prefixHeader = kind === 'successfulResults' ? ['sf__Id', 'sf__Created'] : kind === 'failedResults' ? ['sf__Id', 'sf__Error'] : [];
+    const idOf = (r: number, row: () => string[]): string => {
       if (job.operation === 'upsert' || job.operation === 'insert') {
         const seq = job.plan?.idSeq[r] ?? 0;
         return seq > 0 ? recordIdOf(seq) : '';
       }
-      return job.idIdx >= 0 ? rows[r][job.idIdx] ?? '' : '';
+      return job.idIdx >= 0 ? row()[job.idIdx] ?? '' : '';
     };
-    if (kind === 'successfulResults') {
-      const idx = sim ? pick((r) => r < simRows && sim.outcome[r] === ROW_OK) : [];
-      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Created'], header, mapRows(idx, (r) => [sfId(r), job.plan?.created[r] ? 'true' : 'false', ...rows[r]]));
+    const cellsWith = (row: (r: number) => string[]) => (r: number): string[] => {
+      if (kind === 'successfulResults') return [idOf(r, () => row(r)), job.plan?.created[r] ? 'true' : 'false'];
+      if (kind === 'failedResults') return [idOf(r, () => row(r)), sim!.input.errors[sim!.errorOf[r]] ?? ''];
+      return [];
+    };
+
+    // Cut from the upload text (no re-parse) when the job was parsed at start.
+    const text = job.layout ? this.textOf(job) : undefined;
+    if (job.layout && text !== undefined) {
+      const row = (r: number): string[] => this.rowsOf(job)!.rows[r];
+      return writeResultFromText(job.columnDelimiter, prefixHeader, job.header, wanted(job.layout.starts.length), cellsWith(row), text, job.layout, row);
     }
-    if (kind === 'failedResults') {
-      const idx = sim ? pick((r) => r < simRows && (sim.outcome[r] === ROW_REJECTED || sim.outcome[r] === ROW_LOCK_FAILED)) : [];
-      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Error'], header, mapRows(idx, (r) => [sfId(r), sim!.input.errors[sim!.errorOf[r]] ?? '', ...rows[r]]));
-    }
-    const idx = sim ? pick((r) => r >= simRows || sim.outcome[r] === ROW_UNPROCESSED) : state === 'JobComplete' ? [] : pick(() => true);
-    return writeResultCsv(job.columnDelimiter, [], header, mapRows(idx, (r) => rows[r]));
+    const parsed = this.rowsOf(job);
+    if (!parsed && kind === 'unprocessedrecords' && job.data) return job.data.toString('utf8'); // never parsed (bad CSV): hand back what was uploaded
+    const rows = parsed?.rows ?? [];
+    const cells = cellsWith((r) => rows[r]);
+    return writeResultCsv(job.columnDelimiter, prefixHeader, parsed?.header ?? [], mapRows(wanted(rows.length), (r) => [...cells(r), ...rows[r]]));
   }
 
   // ---- inspection ----
@@ -486,12 +500,23 @@ export class BulkService {
     if (job) job.modstamp = Math.max(job.modstamp, at);
   }
 
+  /** The upload text (inflated; a few recent ones cached). */
+  private textOf(job: IngestJob): string | undefined {
+    const hit = this.texts.get(job.id);
+    if (hit !== undefined) return hit;
+    const text = uploadText(job);
+    if (text === undefined) return undefined;
+    this.texts.set(job.id, text);
+    if (this.texts.size > PARSE_CACHE) this.texts.delete(this.texts.keys().next().value!);
+    return text;
+  }
+
   /** The job's header and rows: the live parse while it runs, else a cached re-parse of the upload. */
   private rowsOf(job: IngestJob): ParsedCsv | undefined {
     if (job.rows) return { header: job.header, rows: job.rows };
     const hit = this.parsed.get(job.id);
     if (hit) return hit;
-    const text = uploadText(job);
+    const text = this.textOf(job);
     if (text === undefined) return undefined;
     let p: ParsedCsv;
     try {
@@ -646,12 +671,13 @@ export class BulkService {
     }
     let parsed: ParsedCsv;
     try {
-      parsed = parseCsv(text, job.columnDelimiter);
+      parsed = parseCsv(text, job.columnDelimiter, true);
     } catch (err) {
       return failLater(`ClientInputError : Failed to parse the CSV data: ${err instanceof Error ? err.message : String(err)}`);
     }
     const rows = parsed.rows;
     const header = (job.header = parsed.header.map(own)); // the header outlives the upload text
+    job.layout = parsed.layout;
     job.rowCount = rows.length;
     for (const col of header) {
       if (!resolveColumn(this.emu, def, col)) return failLater(`InvalidBatch : Field name not found : ${col}`);
