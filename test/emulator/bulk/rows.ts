@@ -114,7 +114,7 @@ export function buildInput(emu: Emulator, sim: LockSimulator, job: RowsJob, def:
 
 /** Per job, what committing needs: relationship columns with their parent tables. */
 export type CommitPlan = {
-  rels: Array<{ c: number; refField: string; targetField: string; parentObject: string; parents: TargetTable }>;
+  rels: Array<{ c: number; refField: string; targetField: string; parentObject: string }>;
   /** Record id (or external key) of each processed row, written back for results. */
   idSeq: Int32Array;
   created: Uint8Array;
@@ -124,7 +124,7 @@ export function commitPlan(emu: Emulator, job: RowsJob, def: SObjectDef, rowCoun
   const rels: CommitPlan['rels'] = [];
   job.header.forEach((col, c) => {
     const r = resolveColumn(emu, def, col);
-    if (r?.kind === 'rel') rels.push({ c, refField: r.rel.name, targetField: r.target.name, parentObject: r.parentObject, parents: emu.target.table(r.parentObject) });
+    if (r?.kind === 'rel') rels.push({ c, refField: r.rel.name, targetField: r.target.name, parentObject: r.parentObject });
   });
   return { rels, idSeq: new Int32Array(rowCount), created: new Uint8Array(rowCount) };
 }
@@ -137,6 +137,7 @@ export function commitPlan(emu: Emulator, job: RowsJob, def: SObjectDef, rowCoun
 export function applyRows(emu: Emulator, job: RowsJob, plan: CommitPlan, sj: SimJob, rows: string[][], from: number, to: number, at: number): void {
   const { header } = job;
   const table = emu.target.table(job.object);
+  const parents: TargetTable[] = plan.rels.map((rel) => emu.target.table(rel.parentObject));
   const fail = (r: number, error: string): void => {
     sj.outcome[r] = ROW_REJECTED;
     sj.errorOf[r] = sj.input.errors.length;
@@ -151,10 +152,11 @@ export function applyRows(emu: Emulator, job: RowsJob, plan: CommitPlan, sj: Sim
     }
     let refs: Record<string, string> | undefined;
     let bad: string | undefined;
-    for (const rel of plan.rels) {
+    for (let k = 0; k < plan.rels.length; k++) {
+      const rel = plan.rels[k];
       const v = row[rel.c];
       if (v === undefined || v === '' || v === '#N/A') continue;
-      const parentId = rel.parents.recordId(v);
+      const parentId = parents[k].recordId(v);
       if (parentId) (refs ??= {})[rel.refField] = parentId;
       else if (missing === 'fail') {
         bad = `INVALID_FIELD:Foreign key external ID: ${v} not found for field ${rel.targetField} in entity ${rel.parentObject}:--`;
