@@ -182,8 +182,15 @@ async function main(): Promise<void> {
   const loadMs = Date.now() - t0;
   const afterLoad = usage(pid);
   const stored = (await (await fetch(`${url}/__emulator/target/Opportunity`)).json()) as { rows: number };
-  const mem = (await (await fetch(`${url}/__emulator/memory?gc=1`)).json()) as { rss: number; heapUsed: number; external: number; arrayBuffers: number; gcRan: boolean };
-  const liveMb = { heapUsedMb: Math.round(mem.heapUsed / 1048576), externalMb: Math.round(mem.external / 1048576), rssMb: Math.round(mem.rss / 1048576), afterGc: mem.gcRan };
+  const mem = (await (await fetch(`${url}/__emulator/memory?gc=1`)).json()) as { rss: number; heapUsed: number; external: number; gcRan: boolean; held: Record<string, number> };
+  const mb = (n: number): number => Math.round(n / 1048576);
+  const liveMb = {
+    heapUsedMb: mb(mem.heapUsed),
+    externalMb: mb(mem.external),
+    rssMb: mb(mem.rss),
+    afterGc: mem.gcRan,
+    heldMb: Object.fromEntries(Object.entries(mem.held).map(([k, v]) => [k, mb(v)])),
+  };
   child.kill('SIGINT');
 
   const report = {
@@ -216,6 +223,7 @@ async function main(): Promise<void> {
         `  load               ${report.loadSeconds.toFixed(1)} s wall (page queries ${report.pageQuerySeconds.toFixed(1)} s), ${jobsDone} jobs, ${rowsRead} rows read, ${okRows} ok, ${failedRows} failed, ${stored.rows} stored, results ${report.resultMb} MB`,
         `  after load         RSS ${afterLoad.rssMb} MB (peak ${afterLoad.peakRssMb} MB), CPU ${afterLoad.cpuSeconds} s (serving: ${report.emulatorCpuSecondsServing} s)`,
         `  live after load    heap ${liveMb.heapUsedMb} MB + external ${liveMb.externalMb} MB, RSS ${liveMb.rssMb} MB${liveMb.afterGc ? ' (after a full GC)' : ' (no --expose-gc: not collected first)'}`,
+        `  held               ${Object.entries(liveMb.heldMb).map(([k, v]) => `${k} ${v} MB`).join(', ')}`,
         `  driver CPU         ${report.driverCpuSeconds} s (GET retries after a reset socket: ${netRetries})`,
         '',
       ].join('\n')

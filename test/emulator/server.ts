@@ -288,7 +288,11 @@ function registerInspectionRoutes(router: Router, emu: Emulator): void {
     // With node --expose-gc, ?gc=1 collects first, so the figures are what is live.
     const gc = (globalThis as { gc?: () => void }).gc;
     if (query.get('gc') === '1' && gc) gc();
-    sendJson(res, 200, { ...process.memoryUsage(), gcRan: query.get('gc') === '1' && gc !== undefined });
+    sendJson(res, 200, {
+      ...process.memoryUsage(),
+      gcRan: query.get('gc') === '1' && gc !== undefined,
+      held: { targetStore: emu.target.heldBytes(), ...emu.bulk.heldBytes() },
+    });
   });
 }
 

@@ -53,22 +53,24 @@ class Grow<T extends Float64Array | Int32Array> {
   }
 }
 
-/** Each field value (or absent) as `<len36>:<text>` / `-`, in one flat string. */
-function encode(values: Array<string | undefined>): string {
+/** Each field value (or absent) as `<len36>:<text>` / `-`, or `=` when it is the key itself, in one flat string. */
+function encode(values: Array<string | undefined>, key: string): string {
   const parts = new Array<string>(values.length);
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
-    parts[k] = v === undefined ? '-' : `${v.length.toString(36)}:${v}`;
+    parts[k] = v === undefined ? '-' : v === key ? '=' : `${v.length.toString(36)}:${v}`;
   }
   return parts.join('');
 }
 
 /** Inverse of encode: `n` field values. */
-function decode(s: string, n: number): Array<string | undefined> {
+function decode(s: string, n: number, key: string): Array<string | undefined> {
   const values = new Array<string | undefined>(n);
   let p = 0;
   for (let k = 0; k < n && p < s.length; k++) {
-    if (s.charCodeAt(p) === 45 /* - */) {
+    const c = s.charCodeAt(p);
+    if (c === 45 /* - */ || c === 61 /* = */) {
+      if (c === 61) values[k] = key;
       p++;
       continue;
     }
@@ -117,6 +119,10 @@ class Arena {
     this.used += this.len;
     this.bytes += this.len;
     return at;
+  }
+
+  public get allocated(): number {
+    return this.chunks.length * CHUNK;
   }
 
   public get(at: number, from: number, to: number): string {
@@ -263,7 +269,7 @@ class ObjectTable {
       values = [];
     } else {
       storedKey = this.storedKey(slot);
-      values = decode(this.storedFields(slot), this.names.length);
+      values = decode(this.storedFields(slot), this.names.length, storedKey);
       this.wasted += this.lens.a[slot];
     }
     const ps = this.positions(header);
@@ -274,7 +280,7 @@ class ObjectTable {
       values[ps[c]] = v === '#N/A' ? '' : v;
     }
     if (refs) for (const name in refs) values[this.position(REF + name)] = refs[name];
-    this.store(slot, storedKey, encode(values));
+    this.store(slot, storedKey, encode(values, storedKey));
     if (created) this.insertIndex(this.fold(key), slot);
     this.writeCounts.set(slot, this.writeCounts.a[slot] + 1);
     this.updated.set(slot, at);
@@ -296,7 +302,7 @@ class ObjectTable {
   }
 
   public record(slot: number, idOf: (seq: number) => string): StoredRecord {
-    const values = decode(this.storedFields(slot), this.names.length);
+    const values = decode(this.storedFields(slot), this.names.length, this.storedKey(slot));
     const fields: Record<string, string> = {};
     let refs: Record<string, string> | undefined;
     values.forEach((v, p) => {
@@ -335,6 +341,11 @@ class ObjectTable {
   /** Live slots in insertion order. */
   public *slots(): IterableIterator<number> {
     for (let s = 0; s < this.slotsUsed; s++) if (this.live.a[s]) yield s;
+  }
+
+  /** Bytes held: the arena's chunks and the typed arrays. */
+  public heldBytes(): number {
+    return this.arena.allocated + this.table.byteLength + [this.at, this.lens, this.keyLens, this.live, this.seqs, this.writeCounts, this.created, this.updated].reduce((n, g) => n + g.a.byteLength, 0);
   }
 
   public isLive(slot: number): boolean {
@@ -471,6 +482,13 @@ export class TargetStore {
   /** Delete by external key. */
   public delete(object: string, externalId: string): boolean {
     return this.obj(object).remove(externalId);
+  }
+
+  /** Bytes held by every object's records (for /__emulator/memory). */
+  public heldBytes(): number {
+    let n = this.seqSlot.a.byteLength;
+    for (const t of this.objects.values()) n += t.heldBytes();
+    return n;
   }
 
   /** Counts for tests: rows, total writes, rows written more than once. */

@@ -460,6 +460,19 @@ export class BulkService {
     return j ? this.record(j) : undefined;
   }
 
+  /** Bytes kept per job for result files and outcomes (uploads, layouts, commit plans). */
+  public heldBytes(): { uploads: number; layouts: number; plans: number } {
+    let uploads = 0;
+    let layouts = 0;
+    let plans = 0;
+    for (const j of this.jobs.values()) {
+      uploads += (j.packed?.length ?? 0) + (j.data?.length ?? 0);
+      if (j.layout) layouts += j.layout.starts.byteLength + j.layout.ends.byteLength + j.layout.simple.byteLength;
+      if (j.plan) plans += j.plan.idSeq.byteLength + j.plan.created.byteLength;
+    }
+    return { uploads, layouts, plans };
+  }
+
   /** Jobs deleted through DELETE /jobs/ingest/{id}, oldest first. */
   public deletedJobs(): DeletedJob[] {
     return this.deleted.slice();

@@ -46,6 +46,16 @@ export type ExecStats = { scanned: number; usedIndex: boolean };
 
 /** A value per row (or per group) index, with its type; `column` when it is a plain stored column. */
 type Typed = { get: (i: number) => Value; type: DcType; kind: Kind; col?: string; column?: Column };
+
+const HIGH = /[\ud800-\uffff]/;
+
+/** The comparator for a typed value against `lit`: native string order when both sides are plain text. */
+function comparatorAgainst(t: Typed, lit: Value): (a: Exclude<Value, null>, b: Exclude<Value, null>) => number {
+  if (t.kind === 'text' && t.column?.plainText && typeof lit === 'string' && !HIGH.test(lit)) {
+    return (a, b) => (a === b ? 0 : (a as string) < (b as string) ? -1 : 1);
+  }
+  return comparatorFor(t.kind);
+}
 type Pred = (i: number) => boolean | null;
 type Bound = { v: Value; incl: boolean };
 
@@ -237,7 +247,7 @@ class Compiler {
           const t = this.resolve(l);
           const lit = this.literal(r)!;
           const b = coerce(lit.v, lit.text, t.kind, t.type, this.nameOf(l, t));
-          const cmp = comparatorFor(t.kind);
+          const cmp = comparatorAgainst(t, b);
           if (b === null) return () => null;
           return (row) => {
             const a = t.get(row);
@@ -354,6 +364,19 @@ function sortPositions(n: number, keys: SortKey[]): Int32Array {
       order = countingSort(order, ranks.rank, ranks.buckets);
       continue;
     }
+    // Already in order along the current order? (Checked without holding every value.)
+    const loose = valueOrder(key, false);
+    let sorted = true;
+    let prev = n > 0 ? key.t.get(order[0]) : null;
+    for (let p = 1; p < n; p++) {
+      const cur = key.t.get(order[p]);
+      if (loose(prev, cur) > 0) {
+        sorted = false;
+        break;
+      }
+      prev = cur;
+    }
+    if (sorted) continue;
     const vals = new Array<Value>(n);
     let plain = key.t.kind === 'text';
     for (let i = 0; i < n; i++) {
@@ -362,9 +385,6 @@ function sortPositions(n: number, keys: SortKey[]): Int32Array {
       if (plain && v !== null && (typeof v !== 'string' || HIGH_UNITS.test(v))) plain = false;
     }
     const cmp = valueOrder(key, plain);
-    let sorted = true;
-    for (let p = 1; p < n && sorted; p++) if (cmp(vals[order[p - 1]], vals[order[p]]) > 0) sorted = false;
-    if (sorted) continue;
     const arr = Array.from(order);
     arr.sort((a, b) => cmp(vals[a], vals[b]));
     order = Int32Array.from(arr);
@@ -415,7 +435,7 @@ function countingSort(order: Int32Array, rank: Uint32Array, buckets: number): In
 
 /** First position whose value is not before the bound (ASC, nulls last). */
 function lowerPosition(idx: Int32Array, t: Typed, b: Bound): number {
-  const cmp = comparatorFor(t.kind);
+  const cmp = comparatorAgainst(t, b.v);
   let lo = 0;
   let hi = idx.length;
   while (lo < hi) {
@@ -430,7 +450,7 @@ function lowerPosition(idx: Int32Array, t: Typed, b: Bound): number {
 
 /** First position past the upper bound (ASC, nulls last). */
 function upperPosition(idx: Int32Array, t: Typed, b: Bound): number {
-  const cmp = comparatorFor(t.kind);
+  const cmp = comparatorAgainst(t, b.v);
   let lo = 0;
   let hi = idx.length;
   while (lo < hi) {

@@ -20,6 +20,8 @@ export type DcRow = Record<string, Value>;
 
 export interface Column {
   readonly length: number;
+  /** True when every value is text without UTF-16 units ≥ U+D800 (native string order = code-point order). */
+  readonly plainText?: boolean;
   get(i: number): Value;
   /** Values at positions idx[from..to) (one tight loop per column class: pages are built column by column). */
   gather(idx: Int32Array, from: number, to: number): Value[];
@@ -44,6 +46,10 @@ export class TextColumn implements Column {
 
   public get length(): number {
     return this.n;
+  }
+
+  public get plainText(): boolean {
+    return this.ascii;
   }
 
   public push(v: string | null): void {
@@ -108,7 +114,10 @@ export class TextColumn implements Column {
 
 /** Values drawn from a small set, stored as codes. */
 export class DictColumn implements Column {
-  public constructor(public readonly codes: Uint8Array | Uint16Array | Uint32Array, public readonly dict: Value[]) {}
+  public readonly plainText: boolean;
+  public constructor(public readonly codes: Uint8Array | Uint16Array | Uint32Array, public readonly dict: Value[]) {
+    this.plainText = dict.every((v) => v === null || (typeof v === 'string' && !/[\ud800-\uffff]/.test(v)));
+  }
   public get length(): number {
     return this.codes.length;
   }
