@@ -95,6 +95,8 @@ async function main(): Promise<void> {
   writeFileSync(configFile, JSON.stringify({ timeScale: Number(opt['time-scale']), bulk: { lock: { enabled: opt.lock } } }));
   const { child, url, token, readyMs } = await startChild(configFile);
   rmSync(dir, { recursive: true, force: true });
+  // Never leave the emulator behind, whatever happens to the driver.
+  process.on('exit', () => child.kill('SIGKILL'));
   const pid = child.pid!;
   const afterGenerate = usage(pid);
   const auth = { Authorization: `Bearer ${token}` };

@@ -29,6 +29,8 @@ const HOSTILE: Record<string, string> = {
   h16: ' ',
   h17: '|^`',
   h18: '=1+1',
+  h19: '12345678901234567890123.000000000000000000001',
+  h20: '-0.10',
 };
 
 function cell(v: string): string {
