@@ -12,25 +12,26 @@
  * that gets fewer batches than it needs processes those and ends Failed (ExceededQuota)
  * with the rest unprocessed; listPageSize pages GET /jobs/ingest; missingParent.
  *
+ * One state machine, so its operations stay together in this file (job shapes and JSON
+ * views are in job.ts, row handling in rows.ts, CSV in csv.ts).
+ *
  * Memory: a job keeps its upload (deflated once parsed) and per-row outcome arrays; the
  * parsed rows exist only while the job is processed. Result files are written on request
  * from a re-parse of the upload (a few recent parses are cached).
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { sfTimestamp } from '../clock.js';
 import { HttpError } from '../http.js';
 import { findSObject } from '../org.js';
 import { hashUnit, Rng } from '../random.js';
 import type { Emulator } from '../server.js';
 import { own, recordIdOf } from '../store.js';
-import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, writeResultFromText, type ColumnDelimiter, type CsvLayout, type LineEnding, type ParsedCsv } from './csv.js';
+import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, writeResultFromText, type ColumnDelimiter, type ParsedCsv } from './csv.js';
+import { baseInfo, fullInfo, jobRecord, listInfo, OPERATIONS, uploadText, type DeletedJob, type IngestJob, type IngestOperation, type JobRecord, type JobState, type ResultKind } from './job.js';
 import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimSummary } from './lock-model.js';
-import { applyRows, buildInput, commitPlan, fieldOf, resolveColumn, type CommitPlan } from './rows.js';
+import { applyRows, buildInput, commitPlan, fieldOf, resolveColumn } from './rows.js';
 
-export const OPERATIONS = ['insert', 'update', 'upsert', 'delete', 'hardDelete'] as const;
-export type IngestOperation = (typeof OPERATIONS)[number];
-export type JobState = 'Open' | 'UploadComplete' | 'InProgress' | 'JobComplete' | 'Failed' | 'Aborted';
-export type ResultKind = 'successfulResults' | 'failedResults' | 'unprocessedrecords';
+export { OPERATIONS, type IngestOperation, type JobState, type ResultKind, type JobRecord, type DeletedJob } from './job.js';
 
 const CREATE_KEYS = new Set(['object', 'operation', 'externalIdFieldName', 'contentType', 'lineEnding', 'columnDelimiter', 'assignmentRuleId']);
 const JOB_TYPES = new Set(['BigObjectIngest', 'Classic', 'V2Ingest']);
@@ -38,89 +39,6 @@ const JOB_TYPES = new Set(['BigObjectIngest', 'Classic', 'V2Ingest']);
 const PARSE_CACHE = 6;
 /** Listings whose queryLocator can still be followed. */
 const LISTINGS_KEPT = 50;
-
-type IngestJob = {
-  id: string;
-  seq: number;
-  object: string;
-  operation: IngestOperation;
-  externalIdFieldName?: string;
-  assignmentRuleId?: string;
-  lineEnding: LineEnding;
-  columnDelimiter: ColumnDelimiter;
-  apiVersion: string;
-  createdById: string;
-  /** State before the simulator owns the job (Open, UploadComplete) or after a validation failure / early abort. */
-  state: JobState;
-  createdAt: number;
-  modstamp: number;
-  uploaded: boolean;
-  /** The upload exactly as received, while it is not yet parsed. */
-  data?: Buffer;
-  /** The upload, deflated once parsed (kept until the job is deleted: result files echo it). */
-  packed?: Buffer;
-  uploadedBytes: number;
-  uploadCompleteAt?: number;
-  failedAt?: number;
-  errorMessage?: string;
-  header: string[];
-  /** Rows of the upload (known once parsed). */
-  rowCount?: number;
-  /** Parsed rows, only while the simulator works on the job. */
-  rows?: string[][];
-  /** Where each record is in the upload text (result files are cut from it). */
-  layout?: CsvLayout;
-  extIdx: number;
-  idIdx: number;
-  sim?: SimJob;
-  /** Rows handed to the simulator (fewer than rowCount when the batch allocation ran out). */
-  simRows: number;
-  /** ExceededQuota message when only part of the job could get internal batches. */
-  quotaMessage?: string;
-  plan?: CommitPlan;
-  held: boolean;
-  deleted: boolean;
-};
-
-/** One job as benchmarks and tests read it (virtual epoch ms; null when not reached). */
-export type JobRecord = {
-  id: string;
-  seq: number;
-  object: string;
-  operation: IngestOperation;
-  state: JobState;
-  createdById: string;
-  deleted: boolean;
-  /** Closed but held by `bulk.hold` / `bulk.holdAfterJobs`. */
-  held: boolean;
-  uploadedBytes: number;
-  rows: number;
-  createdAt: number;
-  uploadCompleteAt: number | null;
-  firstPickupAt: number | null;
-  completedAt: number | null;
-  /** completedAt − uploadCompleteAt, virtual ms. */
-  durationMs: number | null;
-  internalBatches: number;
-  batchAttempts: number;
-  chunks: number;
-  lockFailedChunks: number;
-  /** Rows failed with UNABLE_TO_LOCK_ROW. */
-  lockFailures: number;
-  retries: number;
-  succeeded: number;
-  failed: number;
-  unprocessed: number;
-  processed: number;
-  /** Worker occupation of this job's batch attempts, virtual ms. */
-  busyMs: number;
-  /** Time inside chunks (lock waits + holds), virtual ms. */
-  activeMs: number;
-  errorMessage: string | null;
-};
-
-/** A deleted job, for tests that check cleanup (GET /__emulator/deleted). */
-export type DeletedJob = { id: string; object: string; operation: IngestOperation; createdById: string; createdDate: string; stateAtDeletion: JobState; deletedAt: string };
 
 export type BulkSummary = SimSummary & { scale: number };
 
@@ -292,7 +210,7 @@ export class BulkService {
     };
     this.jobs.set(job.id, job);
     this.order.push(job);
-    return this.baseInfo(job);
+    return baseInfo(job, this.stateOf(job));
   }
 
   /** PUT .../batches: exactly one upload per Open job. */
@@ -322,7 +240,7 @@ export class BulkService {
     if (target === 'UploadComplete') {
       if (current !== 'Open') throw new HttpError(400, 'INVALIDJOBSTATE', `Invalid state transition from ${current} to UploadComplete`);
       this.closeJob(job, now);
-      return this.baseInfo(job);
+      return baseInfo(job, this.stateOf(job));
     }
     if (target === 'Aborted') {
       if (current !== 'Open' && current !== 'UploadComplete' && current !== 'InProgress') {
@@ -330,14 +248,15 @@ export class BulkService {
       }
       this.abortJob(job, now);
       this.arm();
-      return this.baseInfo(job);
+      return baseInfo(job, this.stateOf(job));
     }
     throw new HttpError(400, 'INVALIDJOBSTATE', `Invalid state transition from ${current} to ${String(target)}`);
   }
 
   public info(id: string): Record<string, unknown> {
     this.pump();
-    return this.fullInfo(this.get(id));
+    const job = this.get(id);
+    return fullInfo(job, this.stateOf(job), this.errorMessage(job), this.emu.clock.now());
   }
 
   /**
@@ -369,7 +288,7 @@ export class BulkService {
     const size = Math.max(1, Math.floor(this.emu.config.bulk.listPageSize));
     const page = ids.slice(offset, offset + size);
     const done = offset + size >= ids.length;
-    const records = page.map((id) => this.jobs.get(id)).filter((j): j is IngestJob => j !== undefined).map((j) => this.listInfo(j));
+    const records = page.map((id) => this.jobs.get(id)).filter((j): j is IngestJob => j !== undefined).map((j) => listInfo(j, this.stateOf(j)));
     return { done, records, nextRecordsUrl: done ? null : `/services/data/v${apiVersion}/jobs/ingest?queryLocator=${listing}-${offset + size}` };
   }
 
@@ -451,13 +370,13 @@ export class BulkService {
   /** Every job ever created (deleted ones too), in creation order. */
   public inspectJobs(): JobRecord[] {
     this.pump();
-    return this.order.map((j) => this.record(j));
+    return this.order.map((j) => jobRecord(j, this.stateOf(j), this.errorMessage(j)));
   }
 
   public inspectJob(id: string): JobRecord | undefined {
     this.pump();
     const j = this.order.find((x) => x.id === id);
-    return j ? this.record(j) : undefined;
+    return j ? jobRecord(j, this.stateOf(j), this.errorMessage(j)) : undefined;
   }
 
   /** Bytes kept per job for result files and outcomes (uploads, layouts, commit plans). */
@@ -553,102 +472,6 @@ export class BulkService {
     job.modstamp = now;
   }
 
-  private record(j: IngestJob): JobRecord {
-    const s = j.sim;
-    const state = this.stateOf(j);
-    const completedAt = s?.completedAt ?? j.failedAt ?? null;
-    const rows = j.rowCount ?? s?.input.rowCount ?? 0;
-    return {
-      id: j.id,
-      seq: j.seq,
-      object: j.object,
-      operation: j.operation,
-      state,
-      createdById: j.createdById,
-      deleted: j.deleted,
-      held: j.held,
-      uploadedBytes: j.uploadedBytes,
-      rows,
-      createdAt: j.createdAt,
-      uploadCompleteAt: j.uploadCompleteAt ?? null,
-      firstPickupAt: s?.firstPickupAt ?? null,
-      completedAt,
-      durationMs: completedAt !== null && j.uploadCompleteAt !== undefined ? completedAt - j.uploadCompleteAt : null,
-      internalBatches: s?.stats.internalBatches ?? 0,
-      batchAttempts: s?.stats.batchAttempts ?? 0,
-      chunks: s?.stats.chunks ?? 0,
-      lockFailedChunks: s?.stats.lockFailedChunks ?? 0,
-      lockFailures: s?.stats.lockFailedRows ?? 0,
-      retries: s?.stats.retries ?? 0,
-      succeeded: s?.stats.succeeded ?? 0,
-      failed: s?.stats.failed ?? 0,
-      unprocessed: s ? s.stats.unprocessed + (s.terminal ? rows - j.simRows : 0) : state === 'Failed' || state === 'Aborted' ? rows : 0,
-      processed: s?.processed ?? 0,
-      busyMs: s?.stats.busyMs ?? 0,
-      activeMs: s?.stats.activeMs ?? 0,
-      errorMessage: this.errorMessage(j) ?? null,
-    };
-  }
-
-  private baseInfo(job: IngestJob): Record<string, unknown> {
-    const v = job.apiVersion;
-    return {
-      id: job.id,
-      operation: job.operation,
-      object: job.object,
-      createdById: job.createdById,
-      createdDate: sfTimestamp(job.createdAt),
-      systemModstamp: sfTimestamp(job.modstamp),
-      state: this.stateOf(job),
-      ...(job.externalIdFieldName ? { externalIdFieldName: job.externalIdFieldName } : {}),
-      ...(job.assignmentRuleId ? { assignmentRuleId: job.assignmentRuleId } : {}),
-      concurrencyMode: 'Parallel',
-      contentType: 'CSV',
-      apiVersion: Number(v),
-      contentUrl: `services/data/v${v}/jobs/ingest/${job.id}/batches`,
-      lineEnding: job.lineEnding,
-      columnDelimiter: job.columnDelimiter,
-    };
-  }
-
-  /** A record of GET /jobs/ingest (salesforce-api.md §2.5). */
-  private listInfo(job: IngestJob): Record<string, unknown> {
-    return {
-      id: job.id,
-      operation: job.operation,
-      object: job.object,
-      createdById: job.createdById,
-      createdDate: sfTimestamp(job.createdAt),
-      systemModstamp: sfTimestamp(job.modstamp),
-      state: this.stateOf(job),
-      concurrencyMode: 'Parallel',
-      contentType: 'CSV',
-      apiVersion: Number(job.apiVersion),
-      jobType: 'V2Ingest',
-      lineEnding: job.lineEnding,
-      columnDelimiter: job.columnDelimiter,
-    };
-  }
-
-  private fullInfo(job: IngestJob): Record<string, unknown> {
-    const s = job.sim;
-    const now = this.emu.clock.now();
-    const start = s?.firstPickupAt;
-    const end = s?.completedAt ?? now;
-    const err = this.errorMessage(job);
-    return {
-      ...this.baseInfo(job),
-      jobType: 'V2Ingest',
-      numberRecordsProcessed: s?.processed ?? 0,
-      numberRecordsFailed: s?.stats.failed ?? 0,
-      retries: s?.stats.retries ?? 0,
-      totalProcessingTime: start !== undefined ? Math.round(end - start) : 0,
-      apiActiveProcessingTime: Math.round(s?.stats.activeMs ?? 0),
-      apexProcessingTime: 0,
-      ...(err !== undefined ? { errorMessage: err } : {}),
-    };
-  }
-
   /** PATCH UploadComplete: queue the job, or hold it (bulk.hold / holdAfterJobs). */
   private closeJob(job: IngestJob, now: number): void {
     job.state = 'UploadComplete';
@@ -731,11 +554,6 @@ export class BulkService {
     if (sj.terminal) job.rows = undefined;
     this.arm();
   }
-}
-
-function uploadText(job: IngestJob): string | undefined {
-  if (job.data) return job.data.toString('utf8');
-  return job.packed ? inflateRawSync(job.packed).toString('utf8') : undefined;
 }
 
 function mapRows(idx: number[], f: (r: number) => string[]): Iterable<string[]> {
