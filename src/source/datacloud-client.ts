@@ -23,7 +23,7 @@ export type DataCloudClientOptions = {
   api?: 'auto' | QueryApi;
   /** Pause between status polls while a query runs (default 1000 ms). */
   pollIntervalMs?: number;
-  /** rowLimit of the POST and of each /rows page (default 5000). */
+  /** rowLimit of the POST and of each /rows page (default 50,000; an org that caps it lower answers shorter pages, which are read on). */
   rowsPerRequest?: number;
   /** Long-poll wait sent as `waitTimeMs` on status calls (default 5000, max 10000). */
   statusWaitMs?: number;
@@ -78,7 +78,7 @@ export class DataCloudClient {
     this.auto = api === 'auto';
     this.mode = api === 'queryv2' ? 'queryv2' : 'query-sql';
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
-    this.rowsPerRequest = opts.rowsPerRequest ?? 5000;
+    this.rowsPerRequest = opts.rowsPerRequest ?? 50_000;
     this.statusWaitMs = Math.max(0, Math.min(opts.statusWaitMs ?? 5000, 10_000));
     this.queryTimeoutMs = opts.queryTimeoutMs ?? 30 * 60_000;
     this.emptyPageRetries = opts.emptyPageRetries ?? 3;
