@@ -199,7 +199,7 @@ describe('issue 8: every row accounted for, exactly once', function () {
   it('case 8: one runner per run: a second runner refuses while the first holds the lock; after kill -9 the stale lock is taken over', async () => {
     const ds = generateDataset({ rows: 2_000, parents: 80, seed: 33, shuffle: true, tableName: 'Locked2__dlm' });
     const def = serve('runlock', ds, { rowsPerJob: 250 });
-    emu.configure({ bulk: { holdAfterJobs: 1 } }); // the run cannot finish until released: it is "still running" for sure
+    emu.configure({ bulk: { holdAfterJobs: emu.bulk.inspectJobs().length + 1 } }); // the run cannot finish until released: it is "still running" for sure
     const before = new Set(RunDir.list(org.runsDir));
     const child = spawnPlugin(['datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json'], org);
     const closed = new Promise<number | null>((r) => child.once('close', r));
