@@ -226,11 +226,11 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
   describe('authentication', () => {
     it('INVALID_SESSION_ID in the middle of a run: stops with "log in again, then resume"; after a new login the printed resume finishes', async () => {
       const def = h.serve('session', ds, PACING);
-      h.emu.configure({ bulk: { holdAfterJobs: 3 } });
+      h.holdAfter(3);
       const s = h.spawnStart(def);
       const runId = await s.runId();
       // Three jobs ran, the fourth is held: the run is mid-way. Then the token is revoked.
-      await until(() => (h.emu.bulk.inspectJobs().some((j) => j.held) ? true : undefined), 180_000, 'a held job');
+      await h.heldJob();
       const oldToken = h.emu.token;
       h.emu.configure({ auth: { token: '00D000000000001AAA!rotated.token' }, bulk: { holdAfterJobs: null } });
       const res = await s.result();
@@ -250,9 +250,9 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
 
     it('an expired session while start or resume plans (before any job): exit 1 or 3 with SessionExpiredError and a login action, not a raw API error', async () => {
       const def = h.serve('session-plan', ds, PACING);
-      h.emu.configure({ bulk: { holdAfterJobs: 1 } });
+      h.holdAfter(1);
       const s = h.spawnStart(def);
-      await until(() => (h.emu.bulk.inspectJobs().some((j) => j.held) ? true : undefined), 180_000, 'a held job');
+      await h.heldJob();
       h.emu.configure({ auth: { token: '00D000000000001AAA!rotated.token' }, bulk: { holdAfterJobs: null } });
       const stopped = h.expectCleanStop(await s.result(), { name: 'SessionExpiredError' });
       const said: string[] = [];
@@ -352,9 +352,9 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
       }
       this.timeout(3_600_000);
       const def = h.serve('query-timeout', ds, { ...PACING, maxConcurrency: 1, readAhead: 0 });
-      h.emu.configure({ bulk: { holdAfterJobs: 1 } });
+      h.holdAfter(1);
       const s = h.spawnStart(def);
-      await until(() => (h.emu.bulk.inspectJobs().some((j) => j.held) ? true : undefined), 180_000, 'a held job');
+      await h.heldJob();
       h.emu.configure({ dataCloud: { holdQueries: true }, bulk: { holdAfterJobs: null } });
       const res = await s.result();
       const stop = h.expectCleanStop(res, { name: /Error$/, message: /Data Cloud query .* still running/ });

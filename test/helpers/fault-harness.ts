@@ -62,6 +62,7 @@ export class FaultHarness {
     delete this.emu.config.auth.sessionExpiresAfter;
     this.emu.authenticatedCalls = 0;
     this.emu.target.clear();
+    await this.abortOpenJobs();
   }
 
   /** Serve a table (a generated dataset's, or a hand-made one) and write a definition file for it. */
@@ -170,6 +171,33 @@ export class FaultHarness {
     expect(r.error.actions, context).to.be.an('array').that.is.not.empty;
     expect(r.next, context).to.equal(`sf datacloud load resume -o emu --run-id ${r.runId}`);
     return { runId: r.runId, next: r.next };
+  }
+
+  /**
+   * Let only the next `n` closed jobs run; later ones stay UploadComplete until released
+   * (`holdAfterJobs: null`). The emulator counts closed jobs since it started, so the switch is
+   * set relative to its count (read from its private counter: the emulator has no public one).
+   */
+  public holdAfter(n: number): void {
+    const started = (this.emu.bulk as unknown as { started: number }).started;
+    expect(started, 'the emulator counts started jobs').to.be.a('number');
+    this.emu.configure({ bulk: { holdAfterJobs: started + n } });
+  }
+
+  /** Resolves once a closed job is held by holdAfter/hold. */
+  public async heldJob(): Promise<void> {
+    await until(() => (this.emu.bulk.inspectJobs().some((j) => j.held) ? true : undefined), 180_000, 'a held job');
+  }
+
+  /** Abort every job left Open in the emulator (so that one case's leftovers never look like the next case's orphans). */
+  public async abortOpenJobs(): Promise<void> {
+    for (const id of this.openJobs()) {
+      await fetch(`${this.emu.url}/services/data/v64.0/jobs/ingest/${id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${this.emu.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ state: 'Aborted' }),
+      });
+    }
   }
 
   /** How many org jobs the emulator has made so far (a mark for `openJobs`). */
