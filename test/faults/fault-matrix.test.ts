@@ -122,13 +122,14 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
   });
 
   describe('throttling: 429 and REQUEST_LIMIT_EXCEEDED (a concurrency limit) are ridden out', () => {
-    it('429 on the query API: the org\'s concurrent-query cap (set to 1) and injected 429s on POST and /rows', async () => {
+    it('429 and REQUEST_LIMIT_EXCEEDED (a concurrency limit) on the query API: the org\'s concurrent-query cap (set to 1), injected 429s on POST and /rows, the limit on status polls', async () => {
       const def = h.serve('query429', ds, { ...PACING, maxConcurrentQueries: 4 });
       h.emu.configure({
-        dataCloud: { runningPolls: 2, maxRowLimit: 100, maxConcurrentQueries: 1 },
+        dataCloud: { runningPolls: 1, maxRowLimit: 100, maxConcurrentQueries: 1 },
         faults: [
           { method: 'POST', path: `${V}/ssot/query-sql$`, status: 429, errorCode: 'TOO_MANY_REQUESTS', message: 'Query API supports up to 15 concurrent requests. Try again later.', skip: 2, times: 3 },
           { method: 'GET', path: `${V}/ssot/query-sql/[^/]+/rows$`, status: 429, errorCode: 'TOO_MANY_REQUESTS', message: 'Too many requests', skip: 3, times: 2 },
+          { method: 'GET', path: `${V}/ssot/query-sql/[^/]+$`, status: 403, errorCode: 'REQUEST_LIMIT_EXCEEDED', message: 'ConcurrentPerOrgLongTxn Limit exceeded', skip: 4, times: 2 },
         ],
       });
       const from = h.emu.requests.length;
@@ -286,6 +287,27 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
       const res = await h.start(def);
       await completed(res, 'job InvalidBatch', { failed: 250, codes: ['InvalidBatch'] });
       expect(res.json.result.next).to.equal(`sf datacloud load retry-failures -o emu --run-id ${res.json.result.runId}`);
+    });
+
+    it('a job whose upload the org refuses every time (400 InvalidBatch: larger than the org takes): its rows are listed, the others load (exit 2, not a stop)', async () => {
+      const wide = generateDataset({ rows: 40, parents: 8, seed: 14, shuffle: true, extraColumns: 1, tableName: 'Wide__dlm' });
+      const wideKey = String(wide.table.rows[5].ExternalId__c);
+      wide.table.rows[5].Description__c = 'w'.repeat(50_000);
+      const def = h.serve('upload-refused', wide, { rowsPerJob: 10, partitions: 1, maxConcurrency: 2 }, (d) => (d.target.mapping.Description__c = 'Description'));
+      h.emu.configure({ bulk: { maxUploadBytes: 20_000 } });
+      try {
+        const res = await h.start(def);
+        const context = `exit ${res.code}\n${res.stdout.slice(0, 3000)}`;
+        expect(res.json?.result?.state, context).to.equal('completed');
+        expect(res.code, context).to.equal(2);
+        const failed = failedNow(h.run(res.json.result.runId));
+        expect(failed.map((f) => String(f.key)), 'the refused job\'s rows are listed').to.include(wideKey);
+        h.expectTarget(expectedOpportunities(wide), failed.map((f) => String(f.key)), 'upload refused');
+        expect(failed.length, 'only that job\'s rows').to.be.at.most(10);
+        cases++;
+      } finally {
+        h.emu.configure({ bulk: { maxUploadBytes: null } });
+      }
     });
 
     it('a job Failed with ExceededQuota: stops cleanly (LimitsExhaustedError naming ExceededQuota), the rows kept; the printed resume finishes', async () => {

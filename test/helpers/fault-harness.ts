@@ -223,6 +223,7 @@ export function expectedOpportunities(ds: Dataset): Map<string, Fields> {
       CloseDate: cell(r.CloseDate__c),
       Amount: cell(r.Amount__c),
       'Account.External_ID__c': cell(r.AccountExternalId__c),
+      ...('Description__c' in r ? { Description: cell(r.Description__c) } : {}),
     });
   }
   return out;
