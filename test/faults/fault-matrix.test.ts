@@ -15,7 +15,7 @@
 import { expect } from 'chai';
 import { generateDataset } from '../emulator/dataset.js';
 import type { HttpFault } from '../emulator/config.js';
-import { expectedOpportunities, FaultHarness, until } from '../helpers/fault-harness.js';
+import { expectedOpportunities, FaultHarness } from '../helpers/fault-harness.js';
 import { failedNow, jobLog } from '../helpers/ledger.js';
 
 const V = '^/services/data/v[0-9.]+';
@@ -285,7 +285,10 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
       const n = h.emu.bulk.inspectJobs().length;
       h.emu.configure({ bulk: { jobFailures: [{ jobNumbers: [n + 3], errorMessage: 'InvalidBatch : Field name not found : Amount' }] } });
       const res = await h.start(def);
-      await completed(res, 'job InvalidBatch', { failed: 250, codes: ['InvalidBatch'] });
+      const log = jobLog(h.run(res.json.result.runId));
+      const failedJobs = log.filter((r) => r.t === 'result' && r.state === 'Failed');
+      expect(failedJobs, 'one job ended Failed').to.have.length(1);
+      await completed(res, 'job InvalidBatch', { failed: (failedJobs[0] as { rows: number }).rows, codes: ['InvalidBatch'] });
       expect(res.json.result.next).to.equal(`sf datacloud load retry-failures -o emu --run-id ${res.json.result.runId}`);
     });
 
@@ -328,37 +331,40 @@ describe('fault matrix (issue 12): each fault is ridden out or stops the run cle
     // allocation that covers the plan (start accepts it) runs out during the run.
     const OTHER_TRAFFIC = { name: 'other-traffic', code: 'UNABLE_TO_LOCK_ROW', message: 'unable to obtain exclusive access to this record or 1 records: 001000000000001AAA', rate: 0.2, perAttempt: true };
 
-    it('DailyBulkApiBatches: 14 left for 12 planned jobs and their retries: LimitsExhaustedError before any job ends ExceededQuota; resumed once the allocation is back', async () => {
+    /** What went wrong, all at once: the guard's stop and the resume after it are separate promises. */
+    async function limitCase(label: string, next: string, errorMessage: string, refusedByOrg: string[], message: RegExp, restore: () => void): Promise<void> {
+      const problems: string[] = [];
+      if (refusedByOrg.length) problems.push(`the org refused before the guard stopped the run: ${refusedByOrg.slice(0, 5).join('; ')}`);
+      restore();
+      h.emu.configure({ bulk: { rowRules: [] } });
+      const done = await h.runPrinted(next);
+      if (done.json?.result?.state !== 'completed') problems.push(`the printed resume, once the allocation was back, ended ${done.json?.result?.state} (exit ${done.code}): ${done.json?.result?.error?.message ?? done.stdout.slice(0, 300)}`);
+      else await completed(done, label);
+      expect(problems, label).to.deep.equal([]);
+      expect(errorMessage, 'the guard names the allocation').to.match(message);
+    }
+
+    it('DailyBulkApiBatches: 14 left for 12 planned jobs and their retries: LimitsExhaustedError before any job ends ExceededQuota; the printed resume finishes once the allocation is back', async () => {
       const def = h.serve('limit-batches', ds, PACING);
       h.emu.configure({ bulk: { rowRules: [OTHER_TRAFFIC] } });
       h.emu.limits.set('DailyBulkApiBatches', 14, 15_000);
       const mark = h.jobMark();
       const res = await h.start(def);
       const stop = h.expectCleanStop(res, { name: 'LimitsExhaustedError' });
-      const refused = h.emu.bulk.inspectJobs().slice(mark).filter((j) => /ExceededQuota/.test(j.errorMessage ?? ''));
       expect(res.json.result.totals.pending + res.json.result.totals.unread, 'rows were left for resume').to.be.greaterThan(0);
-      h.emu.limits.set('DailyBulkApiBatches', 15_000, 15_000);
-      h.emu.configure({ bulk: { rowRules: [] } });
-      await completed(await h.runPrinted(stop.next), 'DailyBulkApiBatches');
-      // The guard, not the org, stopped it.
-      expect(refused.map((j) => `${j.id}: ${j.errorMessage}`), 'no job was refused by the org (ExceededQuota)').to.deep.equal([]);
-      expect(res.json.result.error.message).to.match(/Bulk API batches left/);
+      const refused = h.emu.bulk.inspectJobs().slice(mark).filter((j) => /ExceededQuota/.test(j.errorMessage ?? '')).map((j) => `${j.id} ended Failed: ${j.errorMessage}`);
+      await limitCase('DailyBulkApiBatches', stop.next, res.json.result.error.message, refused, /Bulk API batches left/, () => h.emu.limits.set('DailyBulkApiBatches', 15_000, 15_000));
     });
 
-    it('DailyApiRequests: 400 left (start accepts the plan) and retries needed: LimitsExhaustedError before the org answers REQUEST_LIMIT_EXCEEDED; resumed once the allocation is back', async () => {
+    it('DailyApiRequests: 400 left (start accepts the plan) and retries needed: LimitsExhaustedError before the org answers REQUEST_LIMIT_EXCEEDED; the printed resume finishes once the allocation is back', async () => {
       const def = h.serve('limit-requests', ds, PACING);
       h.emu.configure({ bulk: { rowRules: [OTHER_TRAFFIC] } });
       h.emu.limits.set('DailyApiRequests', 400, 5_000_000);
       const from = h.emu.requests.length;
       const res = await h.start(def);
       const stop = h.expectCleanStop(res, { name: 'LimitsExhaustedError' });
-      const refused = h.emu.requests.slice(from).filter((r) => r.status === 403);
-      h.emu.limits.set('DailyApiRequests', 5_000_000, 5_000_000);
-      h.emu.configure({ bulk: { rowRules: [] } });
-      await completed(await h.runPrinted(stop.next), 'DailyApiRequests');
-      // The guard, not the org, stopped it.
-      expect(refused.map((r) => `${r.method} ${r.path}`), 'no request was refused by the org (403 REQUEST_LIMIT_EXCEEDED)').to.deep.equal([]);
-      expect(res.json.result.error.message).to.match(/API requests left/);
+      const refused = h.emu.requests.slice(from).filter((r) => r.status === 403).map((r) => `403 on ${r.method} ${r.path}`);
+      await limitCase('DailyApiRequests', stop.next, res.json.result.error.message, refused, /API requests left/, () => h.emu.limits.set('DailyApiRequests', 5_000_000, 5_000_000));
     });
   });
 
