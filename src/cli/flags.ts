@@ -1,40 +1,105 @@
 /*
- * Flags shared by the commands that act on the org, and the mapping of engine errors to
- * sf-style errors (name, message, actions). No HTTP here.
+ * Flags shared by the commands that act on the org (their help in
+ * messages/datacloud.load.flags.md), the definition they describe, and the mapping of engine
+ * errors to sf-style errors (name, message, actions). No HTTP here.
  */
 import { Flags } from '@salesforce/sf-plugins-core';
-import { SfError } from '@salesforce/core';
+import { ux } from '@oclif/core';
+import { Messages, SfError, type Org } from '@salesforce/core';
 import { LoadError } from '../engine/errors.js';
-import { readDefinitionFile, resolveDefinition, parseMapping } from '../engine/definition.js';
+import { definitionSchemaPath, readDefinitionFile, resolveDefinition, parseMappingFlag, type DefinitionProblem, type ResolvedDefinition } from '../engine/definition.js';
+import { profileNames } from '../engine/profiles.js';
 import { runFileError } from './run-errors.js';
 import type { LoadDefinition } from '../state/types.js';
 
+Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
+const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.flags');
+
+const requiredOrg = Flags.requiredOrg({
+  summary: messages.getMessage('flags.target-org.summary'),
+  description: messages.getMessage('flags.target-org.description'),
+});
+
+/**
+ * An org whose lookup failed: the lookup error is thrown when the command first uses it, so
+ * that problems with the definition (checked before) come first.
+ */
+function unresolvedOrg(err: unknown): Org {
+  const fail = (): never => {
+    throw err;
+  };
+  return new Proxy({} as Org, { get: (_t, prop) => (typeof prop === 'symbol' || prop === 'then' || prop === 'toJSON' ? undefined : fail) });
+}
+
+const deferred = async (lookup: () => Promise<Org>): Promise<Org> => {
+  try {
+    return await lookup();
+  } catch (err) {
+    return unresolvedOrg(err);
+  }
+};
+
 export const orgFlags = {
-  'target-org': Flags.requiredOrg(),
-  'api-version': Flags.orgApiVersion(),
+  'target-org': {
+    ...requiredOrg,
+    parse: (input: string, ctx: never, opts: never) => deferred(async () => (await requiredOrg.parse(input, ctx, opts)) as Org),
+    default: (ctx: never, manifest?: boolean) => deferred(() => (requiredOrg.default as (c: never, m?: boolean) => Promise<Org>)(ctx, manifest)),
+  } as typeof requiredOrg,
+  'api-version': Flags.orgApiVersion({ summary: messages.getMessage('flags.api-version.summary') }),
+};
+
+/**
+ * The end-of-run webhook. Its URL is a secret (Slack's carry a token in the path), so it is
+ * taken from the flag or the environment at run time and never written to a run file.
+ */
+export const notifyFlag = {
+  'notify-url': Flags.string({ summary: messages.getMessage('flags.notify-url.summary'), description: messages.getMessage('flags.notify-url.description'), env: 'SF_DATACLOUD_LOAD_NOTIFY_URL' }),
 };
 
 export const runsDirFlag = {
-  'runs-dir': Flags.directory({ summary: 'Folder that holds the run directories (default: $SF_DATACLOUD_LOAD_DIR or ~/.sf/datacloud-load/runs).' }),
+  'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
 };
 
 export const runIdFlag = {
-  'run-id': Flags.string({ summary: 'Run to act on (default: the latest run).' }),
+  'run-id': Flags.string({ summary: messages.getMessage('flags.run-id.summary') }),
+};
+
+/** A whole number, or "auto"; the range is checked with the rest of the definition. */
+const autoOrInteger = Flags.custom<number | 'auto'>({
+  parse: async (input: string) => {
+    const t = input.trim();
+    if (t.toLowerCase() === 'auto') return 'auto';
+    if (!/^[+-]?\d+$/.test(t)) throw new Error(`Expected "auto" or a whole number, not ${JSON.stringify(input)}.`);
+    return Number(t);
+  },
+});
+
+let schemaPath: string;
+try {
+  schemaPath = definitionSchemaPath();
+} catch {
+  schemaPath = 'schemas/definition.json';
+}
+
+const flag = (name: string): { summary: string; description?: string } => {
+  const description = messages.messages.has(`flags.${name}.description`) ? { description: messages.getMessage(`flags.${name}.description`, [schemaPath, schemaPath]) } : {};
+  return { summary: messages.getMessage(`flags.${name}.summary`), ...description };
 };
 
 export const definitionFlags = {
-  definition: Flags.file({ char: 'd', exists: true, summary: 'Load definition JSON file (see README).' }),
-  profile: Flags.string({ summary: 'Pacing profile: default (adaptive, parent-aware) or seed (the seed\'s Test8 settings).' }),
-  'source-object': Flags.string({ summary: 'Data Cloud object to read, e.g. ExtOpportunities__dlm.' }),
-  'key-column': Flags.string({ summary: 'Unique key column of the source, e.g. ExternalId__c.' }),
-  'parent-column': Flags.string({ summary: 'Parent column of the source, e.g. AccountExternalId__c.' }),
-  filter: Flags.string({ summary: 'Data Cloud SQL predicate added to every query.' }),
-  'target-object': Flags.string({ summary: 'sObject to upsert into, e.g. Opportunity.' }),
-  'external-id-field': Flags.string({ summary: 'External ID field of the sObject, e.g. External_ID__c.' }),
-  mapping: Flags.string({ summary: 'Source=Target pairs, comma-separated, e.g. "ExternalId__c=External_ID__c,AccountExternalId__c=Account.External_ID__c".' }),
-  'rows-per-job': Flags.integer({ min: 1, max: 150_000_000, summary: 'Rows per Bulk API job.' }),
-  partitions: Flags.integer({ min: 1, summary: 'Number of partitions (default: from the profile).' }),
-  'max-concurrency': Flags.integer({ min: 1, summary: 'Upper bound on Bulk jobs in flight.' }),
+  definition: Flags.file({ char: 'd', exists: true, ...flag('definition') }),
+  profile: Flags.option({ options: profileNames() as ['default', 'seed'], ...flag('profile') })(),
+  'source-object': Flags.string(flag('source-object')),
+  'key-column': Flags.string(flag('key-column')),
+  'parent-column': Flags.string(flag('parent-column')),
+  filter: Flags.string(flag('filter')),
+  'target-object': Flags.string(flag('target-object')),
+  'external-id-field': Flags.string(flag('external-id-field')),
+  mapping: Flags.string(flag('mapping')),
+  'rows-per-job': autoOrInteger({ ...flag('rows-per-job'), helpValue: 'auto|1-10000' }),
+  partitions: autoOrInteger({ ...flag('partitions'), helpValue: 'auto|1-100000' }),
+  // The range (1 to 1,000) is checked with the rest of the definition, so all problems show at once.
+  'max-concurrency': Flags.integer({ ...flag('max-concurrency'), helpValue: '1-1000' }),
 };
 
 export type DefinitionFlagValues = {
@@ -47,26 +112,46 @@ export type DefinitionFlagValues = {
   'target-object'?: string;
   'external-id-field'?: string;
   mapping?: string;
-  'rows-per-job'?: number;
-  partitions?: number;
+  'rows-per-job'?: number | 'auto';
+  partitions?: number | 'auto';
   'max-concurrency'?: number;
 };
 
-export function definitionFromFlags(f: DefinitionFlagValues): LoadDefinition {
+/**
+ * The definition the flags describe (file, then flags on top), checked; throws LoadError
+ * InvalidDefinition listing every problem. Warnings are returned, for `this.warn`.
+ */
+export function resolveDefinitionFlags(f: DefinitionFlagValues): ResolvedDefinition {
   const raw = f.definition ? readDefinitionFile(f.definition) : undefined;
-  return resolveDefinition(raw, {
-    sourceObject: f['source-object'],
-    keyColumn: f['key-column'],
-    parentColumn: f['parent-column'],
-    filter: f.filter,
-    targetObject: f['target-object'],
-    externalIdField: f['external-id-field'],
-    mapping: f.mapping ? parseMapping(f.mapping) : undefined,
-    profile: f.profile,
-    rowsPerJob: f['rows-per-job'],
-    partitions: f.partitions,
-    maxConcurrency: f['max-concurrency'],
-  });
+  const parsed = f.mapping !== undefined ? parseMappingFlag(f.mapping) : undefined;
+  const problems: DefinitionProblem[] = parsed?.problems ?? [];
+  return resolveDefinition(
+    raw,
+    {
+      sourceObject: f['source-object'],
+      keyColumn: f['key-column'],
+      parentColumn: f['parent-column'],
+      filter: f.filter,
+      targetObject: f['target-object'],
+      externalIdField: f['external-id-field'],
+      mapping: parsed?.mapping,
+      profile: f.profile,
+      rowsPerJob: f['rows-per-job'],
+      partitions: f.partitions,
+      maxConcurrency: f['max-concurrency'],
+    },
+    { ...(f.definition ? { file: f.definition } : {}), problems }
+  );
+}
+
+/**
+ * As resolveDefinitionFlags, returning the definition; each warning goes to `warn`
+ * (a command passes `(w) => this.warn(w)` so that --json carries them; default: stderr).
+ */
+export function definitionFromFlags(f: DefinitionFlagValues, warn: (message: string) => void = (m) => ux.warn(m)): LoadDefinition {
+  const { definition, warnings } = resolveDefinitionFlags(f);
+  for (const w of warnings) warn(w);
+  return definition;
 }
 
 /** Turn what the engine and state layers throw into SfErrors (name `<Code>Error`) with actions. */

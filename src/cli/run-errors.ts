@@ -6,7 +6,7 @@
 import { basename, dirname } from 'node:path';
 import { Messages, SfError } from '@salesforce/core';
 import { CorruptStatusFileError } from '../state/files.js';
-import { NoRunsError, RunDir, RunNotFoundError } from '../state/run-dir.js';
+import { InvalidRunIdError, NoRunsError, RunDir, RunNotFoundError, RunVersionError } from '../state/run-dir.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.status');
@@ -37,6 +37,12 @@ export function runFileError(err: unknown): Error {
     e.setData({ runId: err.runId, runsDir: err.root, runs: ids });
     return e;
   }
+  if (err instanceof InvalidRunIdError) {
+    const e = messages.createError('error.InvalidRunId', [err.runId]);
+    e.setData({ runId: err.runId });
+    return e;
+  }
+  if (err instanceof RunVersionError) return messages.createError('error.RunVersion', [err.runId, String(err.version)]);
   if (err instanceof CorruptStatusFileError) return corruptFileError(err);
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -44,8 +50,7 @@ export function runFileError(err: unknown): Error {
 function corruptFileError(err: CorruptStatusFileError): SfError {
   const file = err.file;
   const name = basename(file);
-  const inPartitions = basename(dirname(file)) === 'partitions';
-  const runDir = inPartitions ? dirname(dirname(file)) : dirname(file);
+  const runDir = dirname(file);
   const runId = basename(runDir);
   const detail = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
   const line = /line (\d+)/.exec(detail)?.[1];
@@ -53,8 +58,7 @@ function corruptFileError(err: CorruptStatusFileError): SfError {
   if (name === 'jobs.ndjson') how = messages.getMessage('info.corrupt.jobLog', [line ?? '1', file, runId]);
   else if (name === 'failures.ndjson') how = messages.getMessage('info.corrupt.failures', [line ?? '?', line ?? '1', file]);
   else if (name === 'events.ndjson') how = messages.getMessage('info.corrupt.events', [file, file]);
-  else if (inPartitions) how = messages.getMessage('info.corrupt.checkpoint', [file, file, runId]);
-  else if (name === 'heartbeat.json') how = messages.getMessage('info.corrupt.heartbeat', [file, runId]);
+  else if (name === 'lock.json') how = messages.getMessage('info.corrupt.lock', [file, runId]);
   else if (name === 'run.json') how = messages.getMessage('info.corrupt.manifest');
   else how = messages.getMessage('info.corrupt.other', [file, file, runId]);
   const e = messages.createError('error.CorruptStatusFile', [file, detail], [how, runDir]);

@@ -27,6 +27,8 @@ export type WireRequest = {
   headers?: Record<string, string>;
   /** Whole-request timeout in ms (default 10 minutes). */
   timeoutMs?: number;
+  /** Parse JSON numbers that a double cannot hold exactly as their decimal text. */
+  exactNumbers?: boolean;
 };
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
@@ -76,7 +78,7 @@ export async function requestJson<T>(conn: Connection, req: WireRequest): Promis
   const text = await requestText(conn, req);
   if (text.trim() === '') return undefined;
   try {
-    return JSON.parse(text) as T;
+    return (req.exactNumbers ? JSON.parse(text, exactNumber) : JSON.parse(text)) as T;
   } catch (err) {
     throw new SalesforceApiError(`${req.method} ${req.path}: the answer is not JSON (${text.slice(0, 200)})`, {
       errorCode: 'INVALID_RESPONSE',
@@ -84,6 +86,29 @@ export async function requestJson<T>(conn: Connection, req: WireRequest): Promis
       cause: err,
     });
   }
+}
+
+/**
+ * JSON.parse reviver (Node 22 passes the source text): a number whose double differs from
+ * its text (beyond 2^53, or more decimals than a double keeps) stays as that text.
+ */
+function exactNumber(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number' || !context?.source) return value;
+  const src = context.source;
+  if (Number.isSafeInteger(value) && /^-?\d+$/.test(src)) return value;
+  return sameNumber(String(value), src) ? value : src;
+}
+
+function sameNumber(a: string, b: string): boolean {
+  const norm = (x: string): string => {
+    const m = /^(-?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(x);
+    if (!m) return x;
+    const digits = (m[2] + (m[3] ?? '')).replace(/^0+/, '');
+    const exp = Number(m[4] ?? 0) + (m[2].replace(/^0+/, '').length || -((m[3] ?? '').match(/^0*/)?.[0].length ?? 0));
+    const d = digits.replace(/0+$/, '');
+    return d === '' ? '0' : `${m[1]}${d}e${exp}`;
+  };
+  return norm(a) === norm(b);
 }
 
 export type FieldDescribe = {
@@ -99,6 +124,8 @@ export type FieldDescribe = {
   /** Max length of text fields (0 when not applicable). */
   length?: number;
   unique?: boolean;
+  /** Values compare case-sensitively (describe caseSensitive; text External IDs are case-insensitive unless created so). */
+  caseSensitive?: boolean;
 };
 
 export type SObjectDescribe = { name: string; label?: string; fields: FieldDescribe[] };
@@ -129,6 +156,7 @@ export async function describeSObject(conn: Connection, name: string): Promise<S
       updateable: f.updateable === true,
       ...(typeof f.length === 'number' ? { length: f.length } : {}),
       ...(typeof f.unique === 'boolean' ? { unique: f.unique } : {}),
+      ...(typeof f.caseSensitive === 'boolean' ? { caseSensitive: f.caseSensitive } : {}),
     })
   );
   return { name: raw.name, ...(typeof raw.label === 'string' ? { label: raw.label } : {}), fields };
@@ -148,4 +176,10 @@ export async function getLimits(conn: Connection): Promise<OrgLimits> {
     if (Number.isFinite(max) && Number.isFinite(remaining)) out[k] = { Max: max, Remaining: remaining };
   }
   return out;
+}
+
+/** The id of the connection's user, from the identity endpoint (GET /services/oauth2/userinfo). */
+export async function getUserId(conn: Connection): Promise<string | undefined> {
+  const info = await requestJson<Record<string, unknown>>(conn, { method: 'GET', path: '/services/oauth2/userinfo' });
+  return typeof info?.user_id === 'string' ? info.user_id : undefined;
 }

@@ -23,6 +23,10 @@ export const PROFILES: Record<string, PacingSettings> = {
     jobsInFlightPerPartition: 1,
     pollSeconds: [1, 10],
     circuitBreakerJobs: 3,
+    parentLocks: true,
+    maxJobBytes: 100_000_000,
+    maxConcurrentQueries: 4,
+    readAhead: 2,
   },
   /** The seed's Test8: 500 rows per job, 5 key-range partitions 1.5 h apart, 20–30 s between jobs, retries after 2/5/10 s. */
   seed: {
@@ -39,6 +43,10 @@ export const PROFILES: Record<string, PacingSettings> = {
     jobsInFlightPerPartition: 1000,
     pollSeconds: [2, 10],
     circuitBreakerJobs: 5,
+    parentLocks: false,
+    maxJobBytes: 100_000_000,
+    maxConcurrentQueries: 4,
+    readAhead: 2,
   },
 };
 

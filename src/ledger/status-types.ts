@@ -156,7 +156,7 @@ export type RunStatus = {
   /** Problems the fold found in the run's files (counts that do not add up). Empty when consistent. */
   problems: string[];
   error: { name: string; message: string } | null;
-  files: { manifest: string; jobLog: string; failures: string; events: string; lock: string; partitions: string };
+  files: { manifest: string; jobLog: string; failures: string; events: string; lock: string; jobFiles: string };
 };
 
 /** One job of the run, for time series (epoch ms). */

@@ -72,3 +72,8 @@ export function markdownTable(headers: string[], rows: string[][], rightAlign: b
   const sep = headers.map((_, i) => (rightAlign[i] ? '---:' : '---'));
   return [headers, sep, ...rows].map((r) => `| ${r.map(mdCell).join(' | ')} |`).join('\n');
 }
+
+/** A word as a POSIX shell reads it: as is when safe, else in single quotes. */
+export function shellArg(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}

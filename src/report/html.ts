@@ -1,48 +1,79 @@
 /*
- * The report as one self-contained HTML page: inline CSS, inline SVG charts, no script,
- * no network. Each chart is an <svg class="chart"> with data-run-id (data-chart tells
- * which: throughput or outcome); the comparison chart has data-run-ids instead.
+ * The report as one self-contained HTML page: inline CSS and SVG, no script, no network.
+ *
+ * Per run: a badge with the state as people read it, key figures, loaded/failed/pending,
+ * then three charts on one time axis (session time, stops and resumes marked): rows loaded
+ * per minute; jobs in flight against the concurrency limit; lock errors, retried and
+ * failed rows. Then failures by code with the failures file and the retry-failures
+ * command, sessions, settings, mapping, partitions. For several runs first a comparison:
+ * table and bar charts of throughput, duration and success, unfinished runs set apart.
+ *
+ * Each time chart is drawn twice, wide (760) and narrow (360), and CSS shows the one that
+ * fits, so its text stays readable on a phone. Charts are <svg class="chart"> with
+ * data-run-id, data-chart (outcome, throughput, concurrency, errors) and data-layout.
  */
-import { escapeHtml as e, int, percent } from './format.js';
+import { duration, escapeHtml as e, int, percent } from './format.js';
 import {
   COMPARISON_HEADERS,
-  COMPARISON_RIGHT,
   FAILURE_HEADERS,
+  FAILURE_RIGHT,
   PARTITION_HEADERS,
   PARTITION_RIGHT,
+  SESSION_HEADERS,
   comparisonCells,
+  failureAdvice,
   failureCells,
-  finalResults,
+  mappingRows,
+  orgLine,
   partitionCells,
+  rowsPerMinute,
+  sessionCells,
+  settingsRows,
+  sourceTargetLine,
+  type ComparisonRow,
   type ReportResult,
   type ReportRun,
 } from './model.js';
-import type { ThroughputSeries } from './series.js';
-
-const COLORS = ['#1b96ff', '#e07a00', '#2e844a', '#ba01ff', '#c23934', '#0b827c', '#8a6d00', '#5867e8', '#d4507e', '#3e3e3c'];
-const OK = '#2e844a';
-const BAD = '#c23934';
-const PENDING = '#c9c9c9';
+import { coarsen, type RunSeries } from './series.js';
+import { runBadge } from './state.js';
+import { COLOR, type Frame, clockLabel, frame, groupMarks, hbarChart, markLines, niceTicks, num, stepPath, svgOpen, timeAxes } from './svg.js';
 
 const CSS = `
-body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#181818;margin:24px auto;max-width:1100px;padding:0 16px}
-h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}h3{font-size:15px;margin:20px 0 8px}
-table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#666}.state{display:inline-block;padding:1px 8px;border-radius:10px;background:#eee;font-size:12px}
-.state.completed{background:#d7f0dc}.state.crashed,.state.failed,.state.cancelled,.state.stopped{background:#f8d7d5}.state.running{background:#d8ecff}
-svg.chart{display:block;margin:8px 0 16px;background:#fff}svg.chart text{font-size:11px;fill:#444}
-.legend span{display:inline-block;margin-right:12px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+*{box-sizing:border-box}
+body{font:15px/1.5 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#181818;margin:20px auto;max-width:1180px;padding:0 14px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:19px;margin:36px 0 6px;border-bottom:2px solid #ddd;padding-bottom:4px}h3{font-size:16px;margin:22px 0 6px}
+.muted{color:#5c5c5c}.small{font-size:13px}
+code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f3f3;padding:1px 4px;border-radius:3px;overflow-wrap:anywhere}
+pre.cmd{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f3f3;padding:8px 10px;border-radius:4px;white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:6px 0 14px;font-size:14px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.nowrap{white-space:nowrap}
+tr.group th{background:#fff;border-left:0;border-right:0;font-weight:600;padding-top:10px;text-align:left}
+tr.unfinished td{background:#fafafa;color:#444}
+table.comparison{font-size:13px}table.comparison td,table.comparison th{padding:3px 6px}table.comparison td.state{min-width:140px}table.comparison .badge{white-space:normal;font-size:12px}table.comparison th{white-space:normal}table.comparison td.pacing{min-width:120px}
+.badge{display:inline-block;padding:1px 10px;border-radius:11px;font-size:13px;font-weight:600;vertical-align:middle;white-space:nowrap}
+.badge.ok{background:#d7f0dc;color:#1d5a2e}.badge.warn{background:#fde9c8;color:#7a4300}.badge.info{background:#d8ecff;color:#0b4a80}
+.badge.neutral{background:#e8e8e8;color:#333}.badge.bad{background:#f8d7d5;color:#8c1f1a}
+.facts{display:flex;flex-wrap:wrap;gap:8px;margin:10px 0}.facts div{border:1px solid #ddd;border-radius:6px;padding:6px 10px;min-width:130px}
+.facts b{display:block;font-size:18px}.facts span{font-size:12px;color:#5c5c5c}
+figure{margin:10px 0 18px}figcaption{font-size:13px;color:#333;margin-top:2px}
+svg.chart{display:block;max-width:100%;height:auto;background:#fff}svg.chart text{font-size:11px;fill:#444}svg.chart text.axis-label{fill:#222}
+svg.chart text.bar-label.muted{fill:#777;font-style:italic}
+.narrow{display:none}
+@media (max-width:700px){.wide{display:none}.narrow{display:block}body{font-size:14px}h2{font-size:17px}}
+.legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px;border-radius:2px}
+.legend i.line{height:3px;vertical-align:3px}.legend i.dash{height:0;border-top:2px dashed #181818;background:none;vertical-align:3px}
+.cols{display:flex;flex-wrap:wrap;gap:0 28px}.cols>div{min-width:0;max-width:100%}
+.compare{display:flex;flex-wrap:wrap;gap:8px 24px}.compare figure{margin:4px 0;width:360px;max-width:100%}
+table.settings td:nth-child(3){min-width:170px}table.failures td:nth-child(4),table.failures td:nth-child(5){min-width:160px}
+ol.marks{margin:4px 0 0 0;padding-left:22px;font-size:13px}
+details summary{cursor:pointer;font-weight:600;margin:8px 0}
 `;
 
 export function renderHtml(report: ReportResult): string {
-  const title = report.runs.length === 1 ? `Data Cloud load report: ${report.runs[0].status.runId}` : `Data Cloud load report: ${report.runs.length} runs`;
-  const body: string[] = [`<h1>${e(title)}</h1>`, `<p class="muted">Generated ${e(report.generatedAt)} by sf datacloud load report.</p>`];
-  if (report.comparison) {
-    body.push('<h2>Comparison</h2>');
-    body.push(htmlTable(COMPARISON_HEADERS, report.comparison.map(comparisonCells), COMPARISON_RIGHT));
-    body.push(comparisonChart(report));
-  }
+  const title = report.runs.length === 1 ? `Data Cloud load report: run ${report.runs[0].status.runId}` : `Data Cloud load report: ${report.runs.length} runs`;
+  const body: string[] = [`<h1>${e(title)}</h1>`, `<p class="muted small">Generated ${e(report.generatedAt)} by sf datacloud load report. Times are UTC.</p>`];
+  if (report.comparison) body.push(comparisonSection(report.comparison, report.runs));
   for (const run of report.runs) body.push(runSection(run));
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -53,144 +84,263 @@ ${body.join('\n')}
 `;
 }
 
+function badge(s: ReportRun['status']): string {
+  const b = runBadge(s);
+  return `<span class="badge ${b.kind}" data-state="${e(s.state)}">${e(b.label)}</span>`;
+}
+
+function table(headers: string[], rows: string[][], right: boolean[] = [], opts: { nowrap?: number[]; raw?: number[]; cls?: string } = {}): string {
+  const th = headers.map((h) => `<th>${e(h)}</th>`).join('');
+  const trs = rows.map((r) => `<tr>${r.map((c, i) => cell(c, i, right, opts)).join('')}</tr>`).join('\n');
+  return `<div class="scroll"><table${opts.cls ? ` class="${opts.cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table></div>`;
+}
+
+function cell(c: string, i: number, right: boolean[], opts: { nowrap?: number[]; raw?: number[] }): string {
+  const cls = right[i] ? ' class="n"' : opts.nowrap?.includes(i) ? ' class="nowrap"' : '';
+  return `<td${cls}>${opts.raw?.includes(i) ? c : e(c)}</td>`;
+}
+
+// ---- one run ------------------------------------------------------------------------
+
 function runSection(run: ReportRun): string {
   const s = run.status;
-  const parts: string[] = [];
-  parts.push(`<section class="run" data-run-id="${e(s.runId)}">`);
-  parts.push(`<h2>Run ${e(s.runId)}${s.name ? ` (${e(s.name)})` : ''} <span class="state ${e(s.state)}">${e(s.state)}</span></h2>`);
-  parts.push(`<p class="muted">${e(s.source.object)} → ${e(s.target.object)} by ${e(s.target.externalIdField)}${s.org.username ? `, org ${e(s.org.username)}` : ''}. ${e(s.health.message)}</p>`);
-  parts.push('<h3>Final results</h3>');
-  parts.push(htmlTable(['Metric', 'Value', 'Notes'], finalResults(s).map((r) => [r.metric, r.value, r.notes]), [false, true, false]));
-  parts.push(outcomeChart(run));
-  parts.push('<h3>Throughput over time</h3>');
-  parts.push(throughputChart(s.runId, run.throughput, s.partitions.length));
-  parts.push('<h3>Partitions</h3>');
-  parts.push(htmlTable(PARTITION_HEADERS, partitionCells(s), PARTITION_RIGHT));
-  parts.push('<h3>Failures by error code</h3>');
+  const t = s.totals;
+  const p: string[] = [`<section class="run" data-run-id="${e(s.runId)}">`];
+  p.push(`<h2>Run ${e(s.runId)} ${badge(s)}</h2>`);
+  p.push(`<p>${s.name ? `<b>${e(s.name)}</b>. ` : ''}${e(sourceTargetLine(s))}.<br><span class="muted small">Org ${e(orgLine(s))}. ${e(s.health.message)}</span></p>`);
+  if (s.health.next) p.push(`<p class="small">Next: <code>${e(s.health.next)}</code></p>`);
+  const facts: Array<[string, string]> = [
+    [`${int(t.loaded)}`, `loaded of ${int(t.sourceRows)} (${percent(t.successRate)})`],
+    [`${int(t.failed)}`, 'failed rows'],
+    [duration(s.timing.elapsedSeconds), `${s.timing.sessions.length} session${s.timing.sessions.length === 1 ? '' : 's'}`],
+    [`${int(rowsPerMinute(s.timing))}`, 'rows/min on average'],
+    [`${int(s.jobs.total)}`, `Bulk jobs, ${int(s.settings.rowsPerJob)} rows each at most`],
+    [`${int(s.settings.maxConcurrency)}`, 'jobs in flight at most'],
+    [`${int(t.lockErrors)}`, `lock errors, ${int(t.retriedRows)} rows retried`],
+  ];
+  p.push(`<div class="facts">${facts.map(([v, l]) => `<div><b>${e(v)}</b><span>${e(l)}</span></div>`).join('')}</div>`);
+  p.push(outcomeFigure(run));
+  p.push('<h3>Over time</h3>');
+  p.push(timeCharts(run));
+  p.push('<h3>Failures by error code</h3>');
   const failures = failureCells(s);
-  parts.push(failures.length ? htmlTable(FAILURE_HEADERS, failures, [false, true, false, false]) : '<p>No failed rows.</p>');
-  parts.push('</section>');
-  return parts.join('\n');
+  if (failures.length) {
+    p.push(table(FAILURE_HEADERS, failures, FAILURE_RIGHT, { nowrap: [0], cls: 'failures' }));
+    const advice = failureAdvice(run);
+    p.push(`<p>Every failed row, with its key, code, message and the row as sent, is listed in <code>${e(s.files.failures)}</code>.</p>`);
+    if (run.retryCommand) p.push(`<p>Send them again with:</p><pre class="cmd">${e(run.retryCommand)}</pre>`);
+    for (const a of advice.slice(run.retryCommand ? 2 : 1)) p.push(`<p class="small">${e(a)}</p>`);
+  } else p.push('<p>No failed rows.</p>');
+  p.push('<h3>Sessions</h3>');
+  p.push(s.timing.sessions.length ? table(SESSION_HEADERS, sessionCells(s), [false, false, false, false, true], { nowrap: [1, 2] }) : '<p>No session yet.</p>');
+  p.push('<div class="cols"><div><h3>Settings</h3>');
+  p.push(table(['Setting', 'Value', 'Meaning'], settingsRows(s), [false, true, false], { nowrap: [0], cls: 'settings' }));
+  p.push('</div><div><h3>Mapping</h3>');
+  p.push(table(['Source column', 'Target field', 'Role'], mappingRows(s), [], { nowrap: [0, 1] }));
+  p.push('</div></div>');
+  p.push(`<details><summary>Partitions (${s.partitions.length})</summary>`);
+  p.push(table(PARTITION_HEADERS, partitionCells(s), PARTITION_RIGHT));
+  p.push('</details>');
+  if (s.problems.length) p.push(`<p class="small">Problems found in the run's files: ${e(s.problems.join('; '))}</p>`);
+  p.push('</section>');
+  return p.join('\n');
 }
 
-function htmlTable(headers: string[], rows: string[][], right: boolean[] = []): string {
-  const th = headers.map((h) => `<th>${e(h)}</th>`).join('');
-  const trs = rows.map((r) => `<tr>${r.map((c, i) => `<td${right[i] ? ' class="n"' : ''}>${e(c)}</td>`).join('')}</tr>`).join('\n');
-  return `<table><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`;
-}
-
-function num(n: number): string {
-  return String(Math.round(n * 10) / 10);
-}
-
-/** Rows loaded per minute over time: one line overall, one per partition. */
-export function throughputChart(runId: string, series: ThroughputSeries, nParts: number): string {
-  const W = 760;
-  const H = 260;
-  const L = 64;
-  const R = 16;
-  const T = 16;
-  const B = 36;
-  const open = `<svg class="chart" data-run-id="${e(runId)}" data-chart="throughput" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Rows loaded per minute over time">`;
-  if (series.buckets.length === 0) {
-    return `${open}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">No job results yet</text></svg>`;
-  }
-  const bs = series.bucketSeconds;
-  const partRates = Array.from({ length: nParts }, (_, p) => series.buckets.map((b) => ((b.byPartition[p] ?? 0) / bs) * 60));
-  const overall = series.buckets.map((b) => b.perMinute);
-  const maxY = Math.max(1, ...overall);
-  const n = series.buckets.length;
-  const x = (i: number): number => L + (n === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
-  const y = (v: number): number => T + (H - T - B) * (1 - v / maxY);
-  const line = (vals: number[]): string => vals.map((v, i) => `${i ? 'L' : 'M'}${num(x(i))},${num(y(v))}`).join(' ');
-  const out: string[] = [open, `<title>Rows loaded per minute (${bs}s buckets)</title>`];
-  // Axes, grid and labels.
-  out.push(`<path class="axis" d="M${L},${T} L${L},${H - B} L${W - R},${H - B}" fill="none" stroke="#888" stroke-width="1"/>`);
-  for (let k = 1; k <= 4; k++) {
-    const v = (maxY * k) / 4;
-    out.push(`<path class="grid" d="M${L},${num(y(v))} L${W - R},${num(y(v))}" stroke="#eee" stroke-width="1"/>`);
-    out.push(`<text x="${L - 6}" y="${num(y(v) + 4)}" text-anchor="end">${e(int(v))}</text>`);
-  }
-  const totalS = (n - 1) * bs;
-  out.push(`<text x="${L}" y="${H - B + 16}" text-anchor="start">0</text>`);
-  out.push(`<text x="${W - R}" y="${H - B + 16}" text-anchor="end">${e(label(totalS))}</text>`);
-  out.push(`<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">time since start (rows/min per ${bs}s bucket)</text>`);
-  if (nParts > 1) {
-    partRates.forEach((vals, p) => {
-      out.push(`<path class="series partition" data-partition="${p}" d="${line(vals)}" fill="none" stroke="${COLORS[p % COLORS.length]}" stroke-width="1.5" stroke-opacity="0.8"/>`);
-    });
-  }
-  out.push(`<path class="series overall" d="${line(overall)}" fill="none" stroke="#181818" stroke-width="2.5"/>`);
-  if (n === 1) out.push(`<circle cx="${num(x(0))}" cy="${num(y(overall[0]))}" r="3" fill="#181818"/>`);
-  out.push('</svg>');
-  const legend = ['<div class="legend"><span><i style="background:#181818"></i>overall</span>'];
-  if (nParts > 1) for (let p = 0; p < nParts; p++) legend.push(`<span><i style="background:${COLORS[p % COLORS.length]}"></i>partition ${p}</span>`);
-  legend.push('</div>');
-  return out.join('\n') + '\n' + legend.join('');
-}
-
-function label(seconds: number): string {
-  if (seconds >= 3600) return `${num(seconds / 3600)} h`;
-  if (seconds >= 60) return `${num(seconds / 60)} min`;
-  return `${seconds} s`;
-}
-
-/** Loaded / failed / pending rows as one stacked bar. */
-export function outcomeChart(run: ReportRun): string {
+/** Loaded / failed / pending / unread rows as one stacked bar (one drawing fits every width). */
+function outcomeFigure(run: ReportRun): string {
   const s = run.status;
-  const W = 760;
-  const H = 64;
-  const L = 8;
-  const R = 8;
-  const total = Math.max(1, s.totals.sourceRows, s.totals.loaded + s.totals.failed + s.totals.pending);
-  const segs: Array<[string, number, string]> = [
-    ['loaded', s.totals.loaded, OK],
-    ['failed', s.totals.failed, BAD],
-    ['pending', s.totals.pending, PENDING],
+  const t = s.totals;
+  const f: Frame = { W: 760, H: 34, L: 0, R: 0, T: 4, B: 4 };
+  const total = Math.max(1, t.sourceRows, t.loaded + t.failed + t.pending + t.unread);
+  const segs: Array<[string, number, string, string]> = [
+    ['loaded', t.loaded, COLOR.loaded, `loaded ${int(t.loaded)} (${percent(t.successRate)})`],
+    ['failed', t.failed, COLOR.failed, `failed ${int(t.failed)}`],
+    ['pending', t.pending, COLOR.pending, `pending ${int(t.pending)} (read, not final)`],
+    ['unread', t.unread, COLOR.unread, `unread ${int(t.unread)}`],
   ];
-  const out = [
-    `<svg class="chart" data-run-id="${e(s.runId)}" data-chart="outcome" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Loaded, failed and pending rows">`,
-    `<title>Loaded ${int(s.totals.loaded)}, failed ${int(s.totals.failed)}, pending ${int(s.totals.pending)}</title>`,
-    `<rect class="frame" x="${L}" y="8" width="${W - L - R}" height="24" fill="#f3f3f3" stroke="#ccc"/>`,
-  ];
-  let x = L;
-  let tx = L;
-  for (const [name, v, color] of segs) {
-    const w = ((W - L - R) * v) / total;
-    if (v > 0) {
-      out.push(`<rect class="bar ${name}" x="${num(x)}" y="8" width="${num(Math.max(w, 1))}" height="24" fill="${color}"><title>${name}: ${int(v)}</title></rect>`);
-    }
+  const out = [svgOpen({ 'data-run-id': s.runId, 'data-chart': 'outcome', preserveAspectRatio: 'none' }, f, `Loaded ${int(t.loaded)}, failed ${int(t.failed)}, pending ${int(t.pending)}, unread ${int(t.unread)} of ${int(t.sourceRows)} rows`)];
+  out.push(`<rect class="frame" x="0" y="${f.T}" width="${f.W}" height="${f.H - f.T - f.B}" fill="#f3f3f3"/>`);
+  let x = 0;
+  for (const [name, v, color, label] of segs) {
+    if (v <= 0) continue;
+    const w = (f.W * v) / total;
+    out.push(`<rect class="bar ${name}" x="${num(x)}" y="${f.T}" width="${num(Math.max(w, 2))}" height="${f.H - f.T - f.B}" fill="${color}"><title>${e(label)}</title></rect>`);
     x += w;
-    const text = `${name} ${int(v)}${name === 'loaded' ? ` (${percent(s.totals.successRate)})` : ''}`;
-    out.push(`<text x="${num(tx)}" y="50" fill="${color}">${e(text)}</text>`);
-    tx += 220;
   }
   out.push('</svg>');
+  const legend = segs.filter(([n, v]) => v > 0 || n === 'loaded' || n === 'failed').map(([, , c, l]) => `<span><i style="background:${c}"></i>${e(l)}</span>`);
+  return `<figure>${out.join('')}<figcaption class="legend">${legend.join('')}</figcaption></figure>`;
+}
+
+function timeCharts(run: ReportRun): string {
+  const { series } = run;
+  if (series.buckets.length === 0) return '<p>No job has reached the org yet: nothing to draw over time.</p>';
+  const s = run.status;
+  const avg = rowsPerMinute(s.timing);
+  const groups = groupMarks(series.marks);
+  const marks = groups.length
+    ? `<ol class="marks">${groups.map((g) => `<li>${g.marks.map(markText).join('; ')}</li>`).join('')}</ol>`
+    : '';
+  const hasErrors = series.buckets.some((b) => b.lockErrors || b.retriedRows || b.failed);
+  const caption = (items: string[]): string => `<figcaption class="legend">${items.join('')}</figcaption>`;
+  const sw = (c: string, l: string, cls = ''): string => `<span><i class="${cls}" style="background:${c}"></i>${e(l)}</span>`;
+  const out: string[] = [];
+  out.push(
+    `<figure>${both((W) => throughputSvg(run, W))}${caption([
+      sw(COLOR.loaded, 'rows loaded per minute (each job\'s rows spread over its time in flight)'),
+      `<span><i class="dash"></i>average ${e(int(avg))}/min</span>`,
+    ])}${marks}</figure>`
+  );
+  out.push(`<figure>${both((W) => concurrencySvg(run, W))}${caption([sw(COLOR.inFlight, 'jobs in flight (average per bucket)'), `<span><i class="line" style="background:${COLOR.limit}"></i>concurrency limit</span>`])}</figure>`);
+  if (hasErrors) {
+    out.push(`<figure>${both((W) => errorsSvg(run, W))}${caption([sw(COLOR.lock, 'lock errors (UNABLE_TO_LOCK_ROW)'), sw(COLOR.retried, 'rows retried'), sw(COLOR.failed, 'rows failed for good')])}</figure>`);
+  } else out.push('<p class="small">No lock errors, retries or failed rows over the run.</p>');
   return out.join('\n');
 }
 
-/** Success and failure rate per run, side by side. */
-function comparisonChart(report: ReportResult): string {
-  const rows = report.comparison ?? [];
-  const W = 760;
-  const barH = 22;
-  const gap = 10;
-  const L = 220;
-  const R = 80;
-  const H = 16 + rows.length * (barH + gap);
-  const out = [
-    `<svg class="chart comparison" data-run-ids="${e(rows.map((r) => r.runId).join(','))}" data-chart="comparison" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Success rate per run">`,
+function both(draw: (W: number) => string): string {
+  return `<div class="wide">${draw(760)}</div><div class="narrow">${draw(360)}</div>`;
+}
+
+function markText(m: RunSeries['marks'][number]): string {
+  const at = e(m.at.slice(0, 19).replace('T', ' '));
+  if (m.kind === 'resume') return `${e(m.what)} began ${at}${m.gapSeconds !== null ? `, ${e(duration(m.gapSeconds))} later` : ''}`;
+  return `<b>${e(m.what)}</b> ${at}`;
+}
+
+/** The x-axis label, with the bucket width of the chart as drawn (a narrow chart has coarser buckets). */
+function xLabel(series: RunSeries, W: number): string {
+  const b = clockLabel(series.bucketSeconds);
+  return W < 500 ? `session time (${b} buckets)` : `session time (${b} buckets; gaps between sessions cut out)`;
+}
+
+function attrs(run: ReportRun, chart: string, W: number): Record<string, string> {
+  return { 'data-run-id': run.status.runId, 'data-chart': chart, 'data-layout': W < 500 ? 'narrow' : 'wide' };
+}
+
+/** Coarser buckets on a narrow chart: at least 6 px each. */
+function fit(series: RunSeries, f: Frame): RunSeries {
+  return coarsen(series, Math.max(6, Math.floor((f.W - f.L - f.R) / 6)));
+}
+
+function throughputSvg(run: ReportRun, W: number): string {
+  const f = frame(W, W < 500 ? 200 : 230);
+  const series = fit(run.series, f);
+  const values = series.buckets.map((b) => b.perMinute);
+  const avg = rowsPerMinute(run.status.timing);
+  const ticks = niceTicks(Math.max(...values, avg), 4);
+  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'rows / min', xLabel(series, W));
+  const out = [svgOpen(attrs(run, 'throughput', W), f, 'Rows loaded per minute over session time'), ...parts];
+  out.push(`<path class="area loaded" d="${stepPath(series, values, x, y, y(0))}" fill="${COLOR.loaded}" fill-opacity="0.18" stroke="none"/>`);
+  out.push(`<path class="series loaded" d="${stepPath(series, values, x, y)}" fill="none" stroke="${COLOR.loaded}" stroke-width="2"/>`);
+  if (avg > 0) out.push(`<path class="average" d="M${f.L},${num(y(avg))} H${f.W - f.R}" stroke="${COLOR.limit}" stroke-dasharray="5 4" stroke-width="1"/>`);
+  out.push(...markLines(series.marks, f, x, W >= 500), '</svg>');
+  return out.join('');
+}
+
+function concurrencySvg(run: ReportRun, W: number): string {
+  const f = frame(W, W < 500 ? 170 : 190);
+  const series = fit(run.series, f);
+  const inFlight = series.buckets.map((b) => b.jobsInFlight);
+  const limits = run.series.limit;
+  const ticks = niceTicks(Math.max(...inFlight, ...series.buckets.map((b) => b.peakJobsInFlight), ...limits.map((l) => l.limit), 1), 4, true);
+  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'jobs', xLabel(series, W));
+  const out = [svgOpen(attrs(run, 'concurrency', W), f, 'Bulk jobs in flight and the concurrency limit over session time'), ...parts];
+  out.push(`<path class="series in-flight" d="${stepPath(series, inFlight, x, y, y(0))}" fill="${COLOR.inFlight}" fill-opacity="0.35" stroke="${COLOR.inFlight}" stroke-width="1"/>`);
+  if (limits.length) {
+    const d: string[] = [];
+    limits.forEach((l, i) => {
+      const px = num(x(Math.min(l.offsetSeconds, series.activeSeconds)));
+      d.push(i === 0 ? `M${px},${num(y(l.limit))}` : `H${px} V${num(y(l.limit))}`);
+    });
+    d.push(`H${num(x(series.activeSeconds))}`);
+    out.push(`<path class="series limit" d="${d.join(' ')}" fill="none" stroke="${COLOR.limit}" stroke-width="2"/>`);
+  }
+  out.push(...markLines(series.marks, f, x), '</svg>');
+  return out.join('');
+}
+
+function errorsSvg(run: ReportRun, W: number): string {
+  const f = frame(W, W < 500 ? 170 : 190);
+  const series = coarsen(run.series, Math.max(6, Math.floor((f.W - f.L - f.R) / 12)));
+  const ticks = niceTicks(Math.max(...series.buckets.flatMap((b) => [b.lockErrors, b.retriedRows, b.failed]), 1), 4, true);
+  const { parts, x, y } = timeAxes(f, series.activeSeconds, ticks, 'rows', xLabel(series, W));
+  const out = [svgOpen(attrs(run, 'errors', W), f, 'Lock errors, retried rows and failed rows per bucket of session time'), ...parts];
+  const kinds: Array<[string, (b: RunSeries['buckets'][number]) => number, string]> = [
+    ['lock', (b) => b.lockErrors, COLOR.lock],
+    ['retried', (b) => b.retriedRows, COLOR.retried],
+    ['failed', (b) => b.failed, COLOR.failed],
   ];
-  rows.forEach((r, i) => {
-    const y = 8 + i * (barH + gap);
-    const total = Math.max(1, r.sourceRows);
-    const wOk = ((W - L - R) * r.loaded) / total;
-    const wBad = ((W - L - R) * r.failed) / total;
-    out.push(`<text x="${L - 8}" y="${y + barH / 2 + 4}" text-anchor="end">${e(r.name ?? r.runId)}</text>`);
-    out.push(`<rect class="bar loaded" x="${L}" y="${y}" width="${num(wOk)}" height="${barH}" fill="${OK}"/>`);
-    out.push(`<rect class="bar failed" x="${num(L + wOk)}" y="${y}" width="${num(wBad)}" height="${barH}" fill="${BAD}"/>`);
-    out.push(`<text x="${W - R + 6}" y="${y + barH / 2 + 4}">${e(percent(r.successRate))}</text>`);
-  });
-  out.push('</svg>');
+  for (const b of series.buckets) {
+    const x0 = x(b.offsetSeconds);
+    const w = (x(b.offsetSeconds + b.seconds) - x0) * 0.8;
+    kinds.forEach(([name, get, color], k) => {
+      const v = get(b);
+      if (v <= 0) return;
+      out.push(`<rect class="bar ${name}" x="${num(x0 + w * 0.1 + (k * w) / 3)}" y="${num(y(v))}" width="${num(Math.max(1, w / 3))}" height="${num(y(0) - y(v))}" fill="${color}"><title>${e(`${name} ${int(v)} at ${b.start.slice(11, 19)}`)}</title></rect>`);
+    });
+  }
+  out.push(...markLines(series.marks, f, x), '</svg>');
+  return out.join('');
+}
+
+// ---- several runs ---------------------------------------------------------------------
+
+function pacing(stagger: string, delay: string): string {
+  if (stagger === 'None' && delay === 'None') return 'no stagger or delay';
+  return `stagger ${stagger}, delay ${delay}`;
+}
+
+function comparisonSection(rows: ComparisonRow[], runs: ReportRun[]): string {
+  const out = ['<section class="comparison">', `<h2>Comparison of ${rows.length} runs</h2>`];
+  const finished = rows.filter((r) => !r.unfinished);
+  const open = rows.filter((r) => r.unfinished);
+  const headers = ['Run', 'State', 'Profile', 'Rows/job', 'Max conc.', 'Partitions', 'Pacing', 'Duration', 'Rows/min', 'Success', 'Failed', 'Jobs'];
+  const head = headers.map((h) => `<th>${e(h)}</th>`).join('');
+  const byId = new Map(runs.map((r) => [r.status.runId, r.status]));
+  const line = (r: ComparisonRow): string => {
+    const c = comparisonCells(r);
+    const at = (h: string): string => c[COMPARISON_HEADERS.indexOf(h)];
+    const st = byId.get(r.runId);
+    const cells = [
+      `<td class="nowrap">${e(r.runId)}<br><span class="muted small">${e(at('Started (UTC)'))}</span></td>`,
+      `<td class="state">${st ? badge(st) : e(r.stateLabel)}</td>`,
+      `<td class="nowrap">${e(at('Profile'))}</td>`,
+      ...['Rows/Job', 'Max conc.', 'Partitions'].map((h) => `<td class="n">${e(at(h))}</td>`),
+      `<td class="pacing">${e(pacing(at('Stagger'), at('Delay')))}<br>retry: ${e(at('Retry'))}</td>`,
+      ...['Duration', 'Rows/min', 'Success', 'Failed', 'Jobs'].map((h) => `<td class="n">${e(at(h))}</td>`),
+    ];
+    return `<tr class="${r.unfinished ? 'unfinished' : 'finished'}" data-run-id="${e(r.runId)}">${cells.join('')}</tr>`;
+  };
+  const group = (label: string): string => `<tr class="group"><th colspan="${headers.length}">${e(label)}</th></tr>`;
+  const body = [
+    ...(open.length && finished.length ? [group(`Finished (${finished.length})`)] : []),
+    ...finished.map(line),
+    ...(open.length ? [group(`Not finished (${open.length}): stopped, cancelled, crashed, failed or in progress; their figures cover what was done`)] : []),
+    ...open.map(line),
+  ];
+  out.push(`<div class="scroll"><table class="comparison"><thead><tr>${head}</tr></thead><tbody>\n${body.join('\n')}\n</tbody></table></div>`);
+  const ids = rows.map((r) => r.runId).join(',');
+  const longest = Math.max(...rows.map((r) => r.timing.elapsedSeconds));
+  const durationUnit = longest >= 7200 ? { name: 'hours', seconds: 3600 } : longest >= 120 ? { name: 'minutes', seconds: 60 } : { name: 'seconds', seconds: 1 };
+  const label = (r: ComparisonRow): string => r.runId;
+  const title = (r: ComparisonRow): string => `${r.runId}${r.name ? ` (${r.name})` : ''}, started ${r.startedAt ?? '—'}, ${r.stateLabel}`;
+  const charts: Array<[string, string, string, (r: ComparisonRow) => number, (r: ComparisonRow) => string, string, number | undefined]> = [
+    ['compare-throughput', 'Throughput', 'rows loaded per minute', (r) => rowsPerMinute(r.timing), (r) => int(rowsPerMinute(r.timing)), COLOR.loaded, undefined],
+    ['compare-duration', 'Duration', durationUnit.name, (r) => r.timing.elapsedSeconds / durationUnit.seconds, (r) => duration(r.timing.elapsedSeconds), COLOR.inFlight, undefined],
+    ['compare-success', 'Success', 'percent of source rows loaded', (r) => 100 * r.totals.successRate, (r) => percent(r.totals.successRate), COLOR.loaded, 100],
+    ['compare-failed', 'Failed rows', 'rows', (r) => r.totals.failed, (r) => int(r.totals.failed), COLOR.failed, undefined],
+  ];
+  out.push('<div class="compare">');
+  for (const [chart, name, unit, value, text, color, max] of charts) {
+    const bars = rows.map((r) => ({ label: label(r), value: value(r), text: r.unfinished ? `${text(r)} (${r.state})` : text(r), muted: r.unfinished, title: `${title(r)}: ${text(r)}` }));
+    out.push(`<figure><figcaption><b>${e(name)}</b> <span class="muted">(${e(unit)})</span></figcaption>${hbarChart({ 'data-chart': chart, 'data-run-ids': ids }, `${name} per run`, unit, bars, color, { max })}</figure>`);
+  }
+  out.push('</div>');
+  out.push(`<p class="small muted">Runs by start time (a run id starts with its date and time); ${open.length ? 'hatched bars below the dotted line are runs that did not finish. ' : ''}Settings per run are in the table; each run's own section follows.</p>`);
+  const names = [...new Set(runs.map((r) => r.status.name ?? '—'))];
+  if (names.length > 1) out.push(`<p class="small muted">${runs.map((r) => `${e(r.status.runId)}: ${e(r.status.name ?? '—')}`).join(' · ')}</p>`);
+  else if (names[0] !== '—') out.push(`<p class="small muted">Every run: ${e(names[0])}.</p>`);
+  out.push('</section>');
   return out.join('\n');
 }

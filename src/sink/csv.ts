@@ -3,7 +3,6 @@
  * a target field wants (design.md §11): dates yyyy-MM-dd, dateTimes ISO 8601 in UTC with
  * Z, booleans true/false, plain decimals, and `#N/A` to clear a field.
  */
-import { stringify } from 'csv-stringify/sync';
 import { plainDecimal } from '../source/sql.js';
 import type { ColumnDelimiter, LineEnding } from './bulk-client.js';
 
@@ -19,6 +18,27 @@ export const DELIMITER_CHARS: Record<ColumnDelimiter, string> = {
   TAB: '\t',
 };
 
+/** One CSV cell: quoted when it holds the delimiter, a quote, CR, LF, or edge whitespace. */
+export function csvCell(v: string, delimiter = ','): string {
+  if (v === '') return '';
+  const c0 = v.charCodeAt(0);
+  const cn = v.charCodeAt(v.length - 1);
+  if (v.includes('"')) return `"${v.replace(/"/g, '""')}"`;
+  if (v.includes(delimiter) || v.includes('\n') || v.includes('\r') || c0 <= 32 || cn <= 32) return `"${v}"`;
+  return v;
+}
+
+/** One CSV record (no line ending) from converted values: null is the clearing token #N/A. */
+export function csvLine(values: Array<string | null>, delimiter = ','): string {
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += delimiter;
+    out += v === null ? NULL_TOKEN : csvCell(v, delimiter);
+  }
+  return out;
+}
+
 /**
  * A CSV document: header row, then rows (same length as the header). Quotes only where
  * needed; `null`/`undefined` → `#N/A`; booleans true/false; numbers without exponent.
@@ -26,24 +46,19 @@ export const DELIMITER_CHARS: Record<ColumnDelimiter, string> = {
 export function buildCsv(header: string[], rows: unknown[][], opts: { delimiter?: ColumnDelimiter; lineEnding?: LineEnding } = {}): string {
   if (header.length === 0) throw new Error('buildCsv: the header is empty.');
   const width = header.length;
-  const records: string[][] = [header.map(String)];
+  const d = DELIMITER_CHARS[opts.delimiter ?? 'COMMA'];
+  const eol = opts.lineEnding === 'CRLF' ? '\r\n' : '\n';
+  const lines = [csvLine(header.map(String), d)];
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
     if (r.length !== width) throw new Error(`buildCsv: row ${i + 1} has ${r.length} values for ${width} columns.`);
-    records.push(r.map(cell));
+    lines.push(csvLine(r.map(cell), d));
   }
-  return stringify(records, {
-    delimiter: DELIMITER_CHARS[opts.delimiter ?? 'COMMA'],
-    record_delimiter: opts.lineEnding === 'CRLF' ? 'windows' : 'unix',
-    quote: '"',
-    escape: '"',
-    // A bare CR inside a value would read as a line break (and trip the LineEnding check).
-    quoted_match: /[\r\n]/,
-  });
+  return lines.join(eol) + eol;
 }
 
-function cell(v: unknown): string {
-  if (v === null || v === undefined) return NULL_TOKEN;
+function cell(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') {
@@ -55,7 +70,7 @@ function cell(v: unknown): string {
   return JSON.stringify(v);
 }
 
-export type Converted = { ok: true; value: string | null } | { ok: false; reason: string };
+export type Converted = { ok: true; value: string | null } | { ok: false; reason: string; kind?: 'UNREPRESENTABLE' };
 
 const TEXT_TYPES = new Set([
   'string',
@@ -72,36 +87,58 @@ const TEXT_TYPES = new Set([
 ]);
 
 /**
- * Convert one source value for a target field of describe type `fieldType`.
- * `null` (also for empty strings) means "clear the field" (the CSV writes `#N/A`).
+ * Convert one source value for a target field of describe type `fieldType`. Only what the
+ * field's type requires is changed: `null` (and the empty string, which Salesforce stores
+ * as null) means "clear the field" (the CSV writes `#N/A`); text, whitespace included, is
+ * carried as it is. The literal text `#N/A` cannot be carried: in a Bulk CSV it clears the
+ * field, so it is refused rather than silently blanked.
  */
 export function convertValue(value: unknown, fieldType: string): Converted {
-  if (value === null || value === undefined) return { ok: true, value: null };
-  if (typeof value === 'string' && value.trim() === '') return { ok: true, value: null };
+  return converterFor(fieldType)(value);
+}
+
+export type Converter = (value: unknown) => Converted;
+
+/** The converter for a describe field type, chosen once per column. */
+export function converterFor(fieldType: string): Converter {
   const type = fieldType.toLowerCase();
+  let inner: Converter;
   switch (type) {
     case 'date':
-      return toDate(value);
+      inner = toDate;
+      break;
     case 'datetime':
-      return toDateTime(value);
+      inner = toDateTime;
+      break;
     case 'time':
-      return toTime(value);
+      inner = toTime;
+      break;
     case 'boolean':
-      return toBoolean(value);
+      inner = toBoolean;
+      break;
     case 'int':
     case 'long':
-      return toNumber(value, true);
+      inner = (v) => toNumber(v, true);
+      break;
     case 'double':
     case 'currency':
     case 'percent':
-      return toNumber(value, false);
+      inner = (v) => toNumber(v, false);
+      break;
     default:
-      return toText(value, type);
+      inner = (v) => toText(v, type);
   }
+  return (value) => {
+    if (value === null || value === undefined || value === '') return NULL_VALUE;
+    if (value === NULL_TOKEN) return fail(`the text ${NULL_TOKEN} would clear the field in a Bulk API upload`, 'UNREPRESENTABLE');
+    return inner(value);
+  };
 }
 
-function fail(reason: string): Converted {
-  return { ok: false, reason };
+const NULL_VALUE: Converted = { ok: true, value: null };
+
+function fail(reason: string, kind?: 'UNREPRESENTABLE'): Converted {
+  return kind ? { ok: false, reason, kind } : { ok: false, reason };
 }
 
 function show(v: unknown): string {

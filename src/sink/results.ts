@@ -6,6 +6,7 @@
 import { parse } from 'csv-parse/sync';
 import type { ColumnDelimiter } from './bulk-client.js';
 import { DELIMITER_CHARS } from './csv.js';
+import { headerIndex, scanCsv } from './csv-scan.js';
 
 /**
  * Rows of a result CSV as objects keyed by header. Strict: a malformed file (unbalanced
@@ -64,28 +65,41 @@ export function parseSfError(s: string): SfError {
   return { code, message: rest.trim(), fields };
 }
 
-/** sf__Error codes (and Bulk job error names) that mean "send the row again later". */
-export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
-  'UNABLE_TO_LOCK_ROW',
-  'API_TEMPORARILY_UNAVAILABLE',
-  'SERVER_UNAVAILABLE',
-  'UNKNOWN_EXCEPTION',
-  'REQUEST_RUNNING_TOO_LONG',
-  'TooManyLockFailure',
-]);
+export { TRANSIENT_CODES, classifySfError } from './error-codes.js';
 
-const TRANSIENT_UPPER = new Set([...TRANSIENT_CODES].map((c) => c.toUpperCase()));
+export type ResultRow = {
+  /** The key column's value as the org echoed it. */
+  key: string;
+  /** successfulResults: sf__Created is "true". */
+  created: boolean;
+  /** failedResults: the raw sf__Error. */
+  error: string;
+};
 
 /**
- * transient: the row may load if sent again (lock contention, platform busy or timed out);
- * permanent: data or configuration must change. CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY
- * (a trigger failed) is transient only when the trigger hit a lock or the CPU time limit.
+ * The rows of a successfulResults or failedResults file, reduced to what accounting needs
+ * (key, created, error); every other echoed column is skipped, not built.
  */
-export function classifySfError(code: string, message?: string): 'transient' | 'permanent' {
-  const c = (code ?? '').trim().toUpperCase();
-  if (TRANSIENT_UPPER.has(c)) return 'transient';
-  if (c === 'CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY' && message && /UNABLE_TO_LOCK_ROW|unable to obtain exclusive access|CPU time/i.test(message)) {
-    return 'transient';
+export function readResultRows(text: string, keyField: string, delimiter: ColumnDelimiter = 'COMMA'): ResultRow[] {
+  if (text.replace(/^\uFEFF/, '').trim() === '') return [];
+  const delim = DELIMITER_CHARS[delimiter];
+  if (!delim) throw new Error(`Unknown column delimiter ${String(delimiter)}.`);
+  const out: ResultRow[] = [];
+  let missing = false;
+  try {
+    scanCsv(
+      text,
+      delim,
+      (header) => {
+        const k = headerIndex(header, keyField);
+        if (k < 0) missing = true;
+        return [k, headerIndex(header, 'sf__Created'), headerIndex(header, 'sf__Error')];
+      },
+      (r) => out.push({ key: r.fields[0] ?? '', created: r.fields[1] === 'true', error: r.fields[2] ?? '' })
+    );
+  } catch (err) {
+    throw new Error(`Could not parse a Bulk API result file: ${(err as Error).message}`, { cause: err });
   }
-  return 'permanent';
+  if (missing) throw new Error(`A Bulk API result file has no ${keyField} column.`);
+  return out;
 }

@@ -5,7 +5,10 @@
  * Preferred: /ssot/query-sql (POST → poll status → page /rows by offset until rowCount).
  * Fallback (api 'auto' when query-sql answers 404 NOT_FOUND, or api 'queryv2'):
  * /ssot/queryv2 (POST → GET /ssot/queryv2/{nextBatchId} until done).
- * Both shapes are parsed defensively (salesforce-api.md §1, UNCERTAIN notes).
+ * Both shapes are parsed defensively (salesforce-api.md §1, UNCERTAIN notes). Rows come
+ * back as arrays in column order (no objects per row); numbers keep every digit (a number
+ * beyond what a double holds arrives as its decimal text). Each HTTP call goes through the
+ * caller's retry policy (`retry`); a finished query-sql query is deleted.
  */
 import type { Connection } from '@salesforce/core';
 import { SalesforceApiError, toApiError } from '../core/errors.js';
@@ -30,10 +33,31 @@ export type DataCloudClientOptions = {
   emptyPageRetries?: number;
   /** `workloadName` label sent with query-sql calls. */
   workloadName?: string;
+  /** The caller's retry policy, applied to each HTTP call (default: none). */
+  retry?: RetryPolicy;
 };
 
+/** Run `fn` again on transient failures as the caller sees fit; `what` names the call. */
+export type RetryPolicy = <T>(fn: () => Promise<T>, what: string, signal?: AbortSignal) => Promise<T>;
+
 export type QueryColumn = { name: string; type: string };
-export type QueryResult = { columns: QueryColumn[]; rows: Array<Record<string, unknown>> };
+export type QueryResult = { columns: QueryColumn[]; rows: unknown[][] };
+
+/** The index of each column by name. */
+export function columnIndex(res: QueryResult): Map<string, number> {
+  return new Map(res.columns.map((c, i) => [c.name, i]));
+}
+
+/** Rows as objects keyed by column name (for small results: counts, groups). */
+export function rowObjects(res: QueryResult): Array<Record<string, unknown>> {
+  return res.rows.map((r) => {
+    const o: Record<string, unknown> = {};
+    res.columns.forEach((c, i) => (o[c.name] = r[i] ?? null));
+    return o;
+  });
+}
+
+const noRetry: RetryPolicy = (fn) => fn();
 
 type Status = { state: 'done' | 'running' | 'failed'; raw: string; queryId?: string; rowCount?: number };
 
@@ -47,6 +71,7 @@ export class DataCloudClient {
   private readonly statusWaitMs: number;
   private readonly queryTimeoutMs: number;
   private readonly emptyPageRetries: number;
+  private readonly retry: RetryPolicy;
 
   public constructor(private readonly conn: Connection, private readonly opts: DataCloudClientOptions = {}) {
     const api = opts.api ?? 'auto';
@@ -57,6 +82,11 @@ export class DataCloudClient {
     this.statusWaitMs = Math.max(0, Math.min(opts.statusWaitMs ?? 5000, 10_000));
     this.queryTimeoutMs = opts.queryTimeoutMs ?? 30 * 60_000;
     this.emptyPageRetries = opts.emptyPageRetries ?? 3;
+    this.retry = opts.retry ?? noRetry;
+  }
+
+  private get<T>(what: string, path: string, query: QueryParams, signal?: AbortSignal): Promise<T | undefined> {
+    return this.retry(() => raceAbort(requestJson<T>(this.conn, { method: 'GET', path, query, exactNumbers: true }), signal), what, signal);
   }
 
   /** The query API in use now ('query-sql' until a fallback happened). */
@@ -93,13 +123,19 @@ export class DataCloudClient {
     throwIfAborted(signal);
     let first: Record<string, unknown> | undefined;
     try {
-      first = await raceAbort(
-        requestJson<Record<string, unknown>>(this.conn, {
-          method: 'POST',
-          path: '/ssot/query-sql',
-          query: this.params(),
-          json: { sql, rowLimit: this.rowsPerRequest },
-        }),
+      first = await this.retry(
+        () =>
+          raceAbort(
+            requestJson<Record<string, unknown>>(this.conn, {
+              method: 'POST',
+              path: '/ssot/query-sql',
+              query: this.params(),
+              json: { sql, rowLimit: this.rowsPerRequest },
+              exactNumbers: true,
+            }),
+            signal
+          ),
+        'Data Cloud query',
         signal
       );
     } catch (err) {
@@ -126,14 +162,7 @@ export class DataCloudClient {
           });
         }
         await sleep(this.pollIntervalMs, signal);
-        const s = await raceAbort(
-          requestJson<Record<string, unknown>>(this.conn, {
-            method: 'GET',
-            path: `/ssot/query-sql/${encodeQueryId(queryId)}`,
-            query: this.params({ waitTimeMs: this.statusWaitMs }),
-          }),
-          signal
-        );
+        const s = await this.get<Record<string, unknown>>('Data Cloud query status', `/ssot/query-sql/${encodeQueryId(queryId)}`, this.params({ waitTimeMs: this.statusWaitMs }), signal);
         const body = (s ?? {}) as Record<string, unknown>;
         status = parseStatus((body.status as Record<string, unknown> | undefined) ?? body);
         status.queryId ??= queryId;
@@ -154,15 +183,13 @@ export class DataCloudClient {
           throw invalid(`query-sql returned ${rows.length} of ${total} rows and no queryId to fetch the rest`);
         }
         throwIfAborted(signal);
-        const page = await raceAbort(
-          requestJson<Record<string, unknown>>(this.conn, {
-            method: 'GET',
-            path: `/ssot/query-sql/${encodeQueryId(queryId)}/rows`,
-            query: this.params({
-              offset: rows.length,
-              rowLimit: total === undefined ? this.rowsPerRequest : Math.min(this.rowsPerRequest, total - rows.length),
-              ...(columns.length > 0 ? { omitSchema: true } : {}),
-            }),
+        const page = await this.get<Record<string, unknown>>(
+          'Data Cloud rows',
+          `/ssot/query-sql/${encodeQueryId(queryId)}/rows`,
+          this.params({
+            offset: rows.length,
+            rowLimit: total === undefined ? this.rowsPerRequest : Math.min(this.rowsPerRequest, total - rows.length),
+            ...(columns.length > 0 ? { omitSchema: true } : {}),
           }),
           signal
         );
@@ -184,17 +211,19 @@ export class DataCloudClient {
         await sleep(this.pollIntervalMs, signal);
       }
       if (total !== undefined && rows.length > total) rows.length = total;
-      return { columns, rows: toObjects(columns, rows) };
+      checkWidth(columns, rows);
+      if (queryId) await this.cancel(queryId); // read whole: the org can drop it now
+      return { columns, rows };
     } catch (err) {
       if (queryId && isAbort(err, signal)) await this.cancel(queryId);
       throw err;
     }
   }
 
-  /** Best-effort DELETE of a query-sql query. */
+  /** Best-effort DELETE of a query-sql query (a running one is cancelled, a finished one dropped). */
   private async cancel(queryId: string): Promise<void> {
     try {
-      await requestJson(this.conn, { method: 'DELETE', path: `/ssot/query-sql/${encodeQueryId(queryId)}`, query: this.params(), timeoutMs: 30_000 });
+      await requestJson(this.conn, { method: 'DELETE', path: `/ssot/query-sql/${encodeQueryId(queryId)}`, query: this.params(), timeoutMs: 10_000 });
     } catch {
       // The query expires on its own.
     }
@@ -203,10 +232,24 @@ export class DataCloudClient {
   // ---- /ssot/queryv2 -----------------------------------------------------------------
 
   private async queryV2(sql: string, signal?: AbortSignal): Promise<QueryResult> {
+    // A batch id can be used once: if a page cannot be fetched even after retries, the
+    // query is run again from the start (at most twice).
+    for (let restart = 0; ; restart++) {
+      try {
+        return await this.queryV2Once(sql, signal);
+      } catch (err) {
+        const e = toApiError(err);
+        if (restart >= 2 || isAbort(err, signal) || !e.transient) throw e;
+      }
+    }
+  }
+
+  private async queryV2Once(sql: string, signal?: AbortSignal): Promise<QueryResult> {
     throwIfAborted(signal);
     const dataspace = this.opts.dataspace ? { dataspace: this.opts.dataspace } : {};
-    let body = await raceAbort(
-      requestJson<Record<string, unknown>>(this.conn, { method: 'POST', path: '/ssot/queryv2', query: dataspace, json: { sql } }),
+    let body = await this.retry(
+      () => raceAbort(requestJson<Record<string, unknown>>(this.conn, { method: 'POST', path: '/ssot/queryv2', query: dataspace, json: { sql }, exactNumbers: true }), signal),
+      'Data Cloud query (queryv2)',
       signal
     );
     if (!body || typeof body !== 'object') throw invalid('POST /ssot/queryv2 returned no body');
@@ -220,15 +263,13 @@ export class DataCloudClient {
       if (seen.has(next)) throw invalid(`queryv2 returned batch id ${next} twice`);
       seen.add(next);
       throwIfAborted(signal);
-      const page = await raceAbort(
-        requestJson<Record<string, unknown>>(this.conn, { method: 'GET', path: `/ssot/queryv2/${encodeQueryId(next)}`, query: dataspace }),
-        signal
-      );
+      const page = await this.get<Record<string, unknown>>('Data Cloud rows (queryv2)', `/ssot/queryv2/${encodeQueryId(next)}`, dataspace, signal);
       body = (page ?? {}) as Record<string, unknown>;
       if (columns.length === 0) columns = parseColumns(body.metadata);
       pushRows(rows, body.data, columns);
     }
-    return { columns, rows: toObjects(columns, rows) };
+    checkWidth(columns, rows);
+    return { columns, rows };
   }
 }
 
@@ -270,15 +311,11 @@ function pushRows(out: unknown[][], data: unknown, columns: QueryColumn[]): void
   }
 }
 
-function toObjects(columns: QueryColumn[], rows: unknown[][]): Array<Record<string, unknown>> {
-  return rows.map((r) => {
-    if (columns.length > 0 && r.length !== columns.length) {
-      throw invalid(`a Data Cloud row has ${r.length} values for ${columns.length} columns`);
-    }
-    const o: Record<string, unknown> = {};
-    for (let i = 0; i < columns.length; i++) o[columns[i].name] = r[i] ?? null;
-    return o;
-  });
+function checkWidth(columns: QueryColumn[], rows: unknown[][]): void {
+  if (columns.length === 0) return;
+  for (const r of rows) {
+    if (r.length !== columns.length) throw invalid(`a Data Cloud row has ${r.length} values for ${columns.length} columns`);
+  }
 }
 
 function parseStatus(s: unknown): Status {

@@ -40,6 +40,16 @@ export function quoteLiteral(value: SqlValue): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
+const NUMERIC_TYPES = /^(numeric|decimal|double|float|real|integer|int|bigint|smallint|tinyint|number)/i;
+
+/** A literal for a value of a column of Data Cloud type `type`: numbers (exact decimal text too) unquoted for numeric columns. */
+export function literalFor(value: KeyValue, type: string | undefined): string {
+  if (typeof value === 'string' && type && NUMERIC_TYPES.test(type) && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(value.trim())) {
+    return plainDecimal(value.trim());
+  }
+  return quoteLiteral(value);
+}
+
 /**
  * A decimal string without exponent: "1e-7" → "0.0000001", "-1.5E+21" → "-1500000000000000000000".
  * Input must be a decimal number in JavaScript/SQL notation.
@@ -79,26 +89,33 @@ function checkKeys(columns: string[], values: unknown[], what: string): void {
  * Rows strictly after `after` in (c1, c2, …) order:
  * `(("c1" > v1) OR ("c1" = v1 AND "c2" > v2) …)`.
  */
-export function keysetAfter(columns: string[], after: KeyValue[]): string {
+export function keysetAfter(columns: string[], after: KeyValue[], types?: Array<string | undefined>): string {
   checkKeys(columns, after, 'keysetAfter');
-  return compositeCompare(columns, after, '>', '>');
+  return compositeCompare(columns, after, '>', '>', types);
 }
 
 /**
  * Rows up to and including `upTo` in (c1, c2, …) order:
  * `(("c1" < v1) OR ("c1" = v1 AND "c2" <= v2))`; for one column `("c1" <= v1)`.
  */
-export function keysetUpTo(columns: string[], upTo: KeyValue[]): string {
+export function keysetUpTo(columns: string[], upTo: KeyValue[], types?: Array<string | undefined>): string {
   checkKeys(columns, upTo, 'keysetUpTo');
-  return compositeCompare(columns, upTo, '<', '<=');
+  return compositeCompare(columns, upTo, '<', '<=', types);
 }
 
-function compositeCompare(columns: string[], values: KeyValue[], strict: string, last: string): string {
+/** Rows whose (c1, c2, …) equal `values` exactly. */
+export function keysetEqual(columns: string[], values: KeyValue[], types?: Array<string | undefined>): string {
+  checkKeys(columns, values, 'keysetEqual');
+  return `(${columns.map((c, i) => `${quoteIdent(c)} = ${literalFor(values[i], types?.[i])}`).join(' AND ')})`;
+}
+
+function compositeCompare(columns: string[], values: KeyValue[], strict: string, last: string, types?: Array<string | undefined>): string {
+  const lit = (j: number): string => literalFor(values[j], types?.[j]);
   const terms: string[] = [];
   for (let i = 0; i < columns.length; i++) {
     const parts: string[] = [];
-    for (let j = 0; j < i; j++) parts.push(`${quoteIdent(columns[j])} = ${quoteLiteral(values[j])}`);
-    parts.push(`${quoteIdent(columns[i])} ${i === columns.length - 1 ? last : strict} ${quoteLiteral(values[i])}`);
+    for (let j = 0; j < i; j++) parts.push(`${quoteIdent(columns[j])} = ${lit(j)}`);
+    parts.push(`${quoteIdent(columns[i])} ${i === columns.length - 1 ? last : strict} ${lit(i)}`);
     terms.push(`(${parts.join(' AND ')})`);
   }
   return terms.length === 1 ? terms[0] : `(${terms.join(' OR ')})`;
@@ -143,6 +160,8 @@ export type InQuery = {
   keyColumn: string;
   /** Keys to read (the caller chunks; duplicates are dropped). */
   keys: KeyValue[];
+  /** Data Cloud type of the key column (numeric keys are written unquoted). */
+  keyType?: string;
   filter?: string;
 };
 
@@ -155,7 +174,7 @@ export function buildInQuery(q: InQuery): string {
   if (keys.length === 0) throw new Error('buildInQuery: no keys to read.');
   for (const k of keys) if (k === null || k === undefined) throw new Error('buildInQuery: keys must not be null.');
   const cols = q.columns.includes(q.keyColumn) ? q.columns : [...q.columns, q.keyColumn];
-  const preds = [`${quoteIdent(q.keyColumn)} IN (${keys.map((k) => quoteLiteral(k)).join(', ')})`];
+  const preds = [`${quoteIdent(q.keyColumn)} IN (${keys.map((k) => literalFor(k, q.keyType)).join(', ')})`];
   if (q.filter && q.filter.trim()) preds.push(`(${q.filter.trim()})`);
   return `SELECT ${cols.map(quoteIdent).join(', ')} FROM ${quoteIdent(q.table)} WHERE ${preds.join(' AND ')} ORDER BY ${quoteIdent(q.keyColumn)}`;
 }

@@ -1,24 +1,15 @@
 /*
  * A run directory on disk: where it lives, how each file is named, read and written.
- * Writers (start, resume, retry-failures) and readers (status, report, cancel) share it.
+ * The writer (the session holding lock.json) and the readers (status, report, cancel)
+ * share it. Run ids are checked so that no id can name a path outside the runs root.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Global } from '@salesforce/core';
-import { appendNdjson, ensureDir, readJson, readJsonIfExists, readNdjson, writeFileAtomic, writeJsonAtomic } from './files.js';
-import {
-  RUN_SCHEMA_VERSION,
-  type CancelRequest,
-  type EventRecord,
-  type FailureRecord,
-  type Heartbeat,
-  type JobLogRecord,
-  type JobRow,
-  type PartitionCheckpoint,
-  type RunManifest,
-} from './types.js';
+import { AppendLog, CorruptStatusFileError, ensureDir, readJson, readJsonIfExists, readNdjson, writeFileAtomic, writeJsonAtomic } from './files.js';
+import { RUN_SCHEMA_VERSION, type CancelRequest, type EventRecord, type FailureRecord, type JobLogRecord, type RunManifest } from './types.js';
 
 export const RUNS_DIR_ENV = 'SF_DATACLOUD_LOAD_DIR';
 
@@ -35,6 +26,20 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+
+/** A run id is a plain name: no path separators, no dots, not absolute. */
+export function isValidRunId(id: string): boolean {
+  return RUN_ID.test(id) && !isAbsolute(id);
+}
+
+export class InvalidRunIdError extends Error {
+  public constructor(public readonly runId: string) {
+    super(`"${runId}" is not a run id.`);
+    this.name = 'InvalidRunIdError';
+  }
+}
+
 export class RunNotFoundError extends Error {
   public constructor(public readonly runId: string, public readonly root: string) {
     super(`No run "${runId}" in ${root}.`);
@@ -49,20 +54,31 @@ export class NoRunsError extends Error {
   }
 }
 
+/** A run written by another schema version of this plugin. */
+export class RunVersionError extends Error {
+  public constructor(public readonly runId: string, public readonly version: unknown) {
+    super(`Run ${runId} was written with run-file schema version ${String(version)}; this plugin reads version ${RUN_SCHEMA_VERSION}.`);
+    this.name = 'RunVersionError';
+  }
+}
+
 export class RunDir {
+  private logs = new Map<string, AppendLog>();
+
   public constructor(public readonly dir: string, public readonly runId: string) {}
 
   public static create(root: string, runId = newRunId()): RunDir {
     const run = new RunDir(join(root, runId), runId);
-    ensureDir(join(run.dir, 'partitions'));
+    ensureDir(root);
     ensureDir(join(run.dir, 'jobs'));
     return run;
   }
 
   /** Open a run by id, or the latest run when no id is given. */
   public static open(root: string, runId?: string): RunDir {
-    if (runId) {
-      if (!/^[A-Za-z0-9._-]+$/.test(runId) || !existsSync(join(root, runId, 'run.json'))) throw new RunNotFoundError(runId, root);
+    if (runId !== undefined) {
+      if (!isValidRunId(runId)) throw new InvalidRunIdError(runId);
+      if (!existsSync(join(root, runId, 'run.json'))) throw new RunNotFoundError(runId, root);
       return new RunDir(join(root, runId), runId);
     }
     const ids = RunDir.list(root);
@@ -71,12 +87,12 @@ export class RunDir {
     return new RunDir(join(root, latest), latest);
   }
 
-  /** Run ids under root, oldest first. */
+  /** Run ids under root, oldest first (by id, which starts with the creation time). */
   public static list(root: string): string[] {
     if (!existsSync(root)) return [];
     return readdirSync(root)
-      .filter((d) => existsSync(join(root, d, 'run.json')))
-      .sort((a, b) => statSync(join(root, a, 'run.json')).birthtimeMs - statSync(join(root, b, 'run.json')).birthtimeMs || a.localeCompare(b));
+      .filter((d) => isValidRunId(d) && existsSync(join(root, d, 'run.json')))
+      .sort((a, b) => a.localeCompare(b) || statSync(join(root, a, 'run.json')).mtimeMs - statSync(join(root, b, 'run.json')).mtimeMs);
   }
 
   public get manifestFile(): string {
@@ -91,21 +107,27 @@ export class RunDir {
   public get eventsFile(): string {
     return join(this.dir, 'events.ndjson');
   }
-  public get heartbeatFile(): string {
-    return join(this.dir, 'heartbeat.json');
+  public get lockFile(): string {
+    return join(this.dir, 'lock.json');
   }
   public get cancelFile(): string {
     return join(this.dir, 'cancel.json');
   }
-  public partitionFile(index: number): string {
-    return join(this.dir, 'partitions', `p-${String(index).padStart(3, '0')}.json`);
+  public get duplicatesFile(): string {
+    return join(this.dir, 'duplicates.json');
   }
-  public jobRowsFile(seq: number): string {
-    return join(this.dir, 'jobs', `${String(seq).padStart(6, '0')}.ndjson`);
+  public jobCsvFile(seq: number): string {
+    return join(this.dir, 'jobs', `${String(seq).padStart(6, '0')}.csv`);
+  }
+  public jobFidsFile(seq: number): string {
+    return join(this.dir, 'jobs', `${String(seq).padStart(6, '0')}.fids`);
   }
 
   public readManifest(): RunManifest {
-    return readJson<RunManifest>(this.manifestFile);
+    const m = readJson<RunManifest>(this.manifestFile);
+    if (!m || typeof m !== 'object' || !m.plan || !m.definition) throw new CorruptStatusFileError(this.manifestFile, 'is not a run manifest');
+    if (m.schemaVersion !== RUN_SCHEMA_VERSION) throw new RunVersionError(this.runId, m.schemaVersion);
+    return m;
   }
   public writeManifest(m: RunManifest): void {
     writeJsonAtomic(this.manifestFile, { ...m, schemaVersion: RUN_SCHEMA_VERSION, updatedAt: new Date().toISOString() });
@@ -116,68 +138,76 @@ export class RunDir {
     return next;
   }
 
-  public readCheckpoint(index: number): PartitionCheckpoint | undefined {
-    return readJsonIfExists<PartitionCheckpoint>(this.partitionFile(index));
-  }
-  public writeCheckpoint(cp: PartitionCheckpoint): void {
-    writeJsonAtomic(this.partitionFile(cp.index), { ...cp, schemaVersion: RUN_SCHEMA_VERSION, updatedAt: new Date().toISOString() });
+  private log(file: string): AppendLog {
+    let l = this.logs.get(file);
+    if (!l) {
+      l = new AppendLog(file).open();
+      this.logs.set(file, l);
+    }
+    return l;
   }
 
+  /** Open the logs for appending (cutting torn tails); returns the bytes cut per file. */
+  public openLogs(): Record<string, number> {
+    const cut: Record<string, number> = {};
+    for (const f of [this.jobLogFile, this.failuresFile, this.eventsFile]) {
+      const l = this.log(f);
+      if (l.repaired) cut[f] = l.repaired;
+    }
+    return cut;
+  }
+
+  public closeLogs(): void {
+    for (const l of this.logs.values()) l.close();
+    this.logs.clear();
+  }
+
+  /** Append ledger records; fsynced: a later step depends on them. */
   public appendJobLog(...records: JobLogRecord[]): void {
-    appendNdjson(this.jobLogFile, records);
+    this.log(this.jobLogFile).append(records, true);
   }
-  public readJobLog(): JobLogRecord[] {
-    return readNdjson<JobLogRecord>(this.jobLogFile);
+  /** Append ledger records a crash may lose without harm (created/uploaded/closed are asked of the org again). */
+  public appendJobLogLazy(...records: JobLogRecord[]): void {
+    this.log(this.jobLogFile).append(records, false);
   }
-
   public appendFailures(records: FailureRecord[]): void {
-    appendNdjson(this.failuresFile, records);
+    this.log(this.failuresFile).append(records, true);
   }
-  public readFailures(): FailureRecord[] {
-    return readNdjson<FailureRecord>(this.failuresFile);
-  }
-
   public event(e: Omit<EventRecord, 'at'>): void {
-    appendNdjson(this.eventsFile, [{ at: new Date().toISOString(), ...e }]);
+    try {
+      this.log(this.eventsFile).append([{ at: new Date().toISOString(), ...e }], false);
+    } catch {
+      // Events are for people; a full disk shows up on the next ledger write.
+    }
   }
   public readEvents(): EventRecord[] {
     return readNdjson<EventRecord>(this.eventsFile);
   }
 
-  public writeJobRows(seq: number, rows: JobRow[]): void {
-    writeJsonAtomicLines(this.jobRowsFile(seq), rows);
+  public writeJobCsv(seq: number, csv: string): void {
+    writeFileAtomic(this.jobCsvFile(seq), csv);
   }
-  public readJobRows(seq: number): JobRow[] {
-    return readNdjson<JobRow>(this.jobRowsFile(seq));
+  public readJobCsv(seq: number): string | undefined {
+    const f = this.jobCsvFile(seq);
+    return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
   }
-  public hasJobRows(seq: number): boolean {
-    return existsSync(this.jobRowsFile(seq));
+  public writeJobFids(seq: number, fids: string[]): void {
+    writeFileAtomic(this.jobFidsFile(seq), fids.join('\n') + '\n');
   }
-  public deleteJobRows(seq: number): void {
-    rmSync(this.jobRowsFile(seq), { force: true });
+  public readJobFids(seq: number): string[] | undefined {
+    const f = this.jobFidsFile(seq);
+    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : undefined;
   }
-
-  public writeHeartbeat(command: string): void {
-    const hb: Heartbeat = { pid: process.pid, host: hostname(), at: new Date().toISOString(), command };
-    writeJsonAtomic(this.heartbeatFile, hb);
-  }
-  public readHeartbeat(): Heartbeat | undefined {
-    return readJsonIfExists<Heartbeat>(this.heartbeatFile);
+  public deleteJobFiles(seq: number): void {
+    rmSync(this.jobCsvFile(seq), { force: true });
+    rmSync(this.jobFidsFile(seq), { force: true });
   }
 
-  /** Is a runner process alive for this run (same host: pid check; else a fresh heartbeat)? */
-  public runnerAlive(staleAfterMs = 30_000): boolean {
-    const hb = this.readHeartbeat();
-    if (!hb) return false;
-    if (hb.host === hostname()) {
-      try {
-        process.kill(hb.pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    }
-    return Date.now() - Date.parse(hb.at) < staleAfterMs;
+  public writeDuplicates(keys: string[]): void {
+    writeJsonAtomic(this.duplicatesFile, { keys });
+  }
+  public readDuplicates(): string[] {
+    return readJsonIfExists<{ keys: string[] }>(this.duplicatesFile)?.keys ?? [];
   }
 
   public requestCancel(abortJobs = true): CancelRequest {
@@ -186,30 +216,13 @@ export class RunDir {
     return req;
   }
   public readCancel(): CancelRequest | undefined {
-    return readJsonIfExists<CancelRequest>(this.cancelFile);
+    try {
+      return readJsonIfExists<CancelRequest>(this.cancelFile);
+    } catch {
+      return undefined;
+    }
   }
   public clearCancel(): void {
     rmSync(this.cancelFile, { force: true });
   }
-}
-
-/** One atomic write: a crash leaves either no file or the whole file. */
-function writeJsonAtomicLines(file: string, rows: unknown[]): void {
-  writeFileAtomic(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-}
-
-export type FailedRow = Extract<FailureRecord, { status: 'failed' }>;
-
-/**
- * The rows that are failed now: the last failure record per key (a later `loaded` record,
- * written by retry-failures, supersedes it), in the order of their latest record.
- */
-export function currentFailures(records: FailureRecord[]): FailedRow[] {
-  const last = new Map<string, FailureRecord>();
-  for (const f of records) {
-    const k = String(f.key);
-    last.delete(k);
-    last.set(k, f);
-  }
-  return [...last.values()].filter((f): f is FailedRow => f.status === 'failed');
 }

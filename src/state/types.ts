@@ -1,35 +1,41 @@
 /*
- * The JSON shapes of a run directory (schema version 1). These files are the interface
- * between `start`/`resume`/`retry-failures` (writers) and `status`/`report` (readers):
+ * The JSON shapes of a run directory (schema version 2). These files are the interface
+ * between `start`/`resume`/`retry-failures` (the one writer, holding lock.json) and
+ * `status`/`report`/`cancel` (readers):
  *
- *   <runs root>/<runId>/
- *     run.json              RunManifest: definition, plan, state (atomic rewrite)
- *     heartbeat.json        Heartbeat: the live runner's pid, host and time (atomic rewrite)
- *     partitions/p-<i>.json PartitionCheckpoint per partition (atomic rewrite)
- *     jobs.ndjson           JobLogRecord, append-only: the source of truth for counts
- *     failures.ndjson       FailureRecord, append-only: last record per key wins
+ *   <runs root>/<runId>/                 (0700; every file 0600)
+ *     run.json              RunManifest: definition, plan, state, sessions (atomic rewrite)
+ *     lock.json             RunLock: the live runner (host, pid, heartbeat, concurrency)
+ *     duplicates.json       the plan's duplicate source keys (when there are any)
+ *     jobs.ndjson           JobLogRecord, append-only, fsynced: the ledger, source of every count
+ *     failures.ndjson       FailureRecord, append-only, fsynced before the result that counts it
  *     events.ndjson         EventRecord, append-only: what happened, for people
- *     jobs/<seq>.ndjson     the rows of a planned job until its result is recorded
+ *     jobs/<seq>.csv        a planned job's CSV exactly as uploaded, until its result is recorded
+ *     jobs/<seq>.fids       failures-retry jobs: the failure id of each CSV record, in order
  *     cancel.json           present when `cancel` asked the runner to stop
  *
  * No file holds an access token or anything else that grants access to the org.
  */
 
-export const RUN_SCHEMA_VERSION = 1;
+export const RUN_SCHEMA_VERSION = 2;
 
 export type KeyValue = string | number;
 /** A cursor over the ordered key columns (parent, key) or (key). */
 export type KeyTuple = KeyValue[];
 
-export type RunState = 'planned' | 'running' | 'stopping' | 'stopped' | 'completed' | 'failed' | 'cancelled';
+/**
+ * planned → running → completed | incomplete (the run ended, rows are missing: the source
+ * changed) | stopped (Ctrl-C, limits) | failed (an error stopped it) | cancelled.
+ */
+export type RunState = 'planned' | 'running' | 'stopping' | 'stopped' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
 
 export type PacingSettings = {
   profile: string;
-  /** adaptive: parent-aware partitions, AIMD concurrency; fixed: the seed's paced, staggered chains. */
+  /** adaptive: parent-aware partitions, adaptive concurrency; fixed: the seed's paced, staggered chains. */
   strategy: 'adaptive' | 'fixed';
   /** How partitions are cut: by parent value (children of one parent never span two) or by key range. */
   partitionBy: 'parent' | 'key';
-  /** Rows per Bulk job, or auto: min(10,000, rows / maxConcurrency), resolved by the plan. */
+  /** Rows per Bulk job (at most 10,000: one internal batch), or auto (see src/engine/sizing.ts). */
   rowsPerJob: number | 'auto';
   partitions: number | 'auto';
   staggerSeconds: number;
@@ -47,6 +53,14 @@ export type PacingSettings = {
   pollSeconds: [number, number];
   /** Stop the run when this many consecutive jobs fail whole for the same permanent reason. */
   circuitBreakerJobs: number;
+  /** Never let two jobs in flight reference the same parent (the scheduler's parent-lock table). */
+  parentLocks?: boolean;
+  /** Upload bytes per job at most (Bulk API 2.0 takes 100 MB of CSV per job). */
+  maxJobBytes?: number;
+  /** Data Cloud queries under way at once at most (the org answers 429 past 15). */
+  maxConcurrentQueries?: number;
+  /** Pages read ahead of the job slots. */
+  readAhead?: number;
 };
 
 export type LoadDefinition = {
@@ -86,6 +100,10 @@ export type PlanPartition = {
   rows: number;
   /** Seconds after the run starts before this partition may start. */
   startOffsetSeconds: number;
+  /** The rows whose parent is null (keyset on the key alone). */
+  nullParent?: boolean;
+  /** The rows whose key is null: read once and listed as failed (MISSING_KEY). */
+  nullKeys?: boolean;
 };
 
 export type LoadPlan = {
@@ -108,7 +126,20 @@ export type LoadPlan = {
     limits: Record<string, { remaining: number; needed: number }>;
   };
   queryApi: 'query-sql' | 'queryv2';
+  /** Data Cloud type of each source column (from the probe query's metadata), e.g. Varchar. */
+  columnTypes: Record<string, string>;
+  /** The target's External ID field compares case-sensitively (describe caseSensitive). */
+  keyCaseSensitive: boolean;
+  /** The parent's External ID field compares case-sensitively (null: no parent reference mapped). */
+  parentCaseSensitive: boolean | null;
+  /** Rows with a null key, and with a null parent. */
+  nullKeys: number;
+  nullParents: number;
+  /** Source keys (as the org compares them) held by more than one row. */
+  duplicates: { keys: number; extraRows: number; examples: KeyValue[] };
 };
+
+export type SessionCommand = 'start' | 'resume' | 'retry-failures';
 
 export type RunManifest = {
   schemaVersion: number;
@@ -117,50 +148,38 @@ export type RunManifest = {
   createdAt: string;
   updatedAt: string;
   state: RunState;
-  org: { username?: string; orgId?: string; instanceUrl?: string; apiVersion: string };
+  org: { username?: string; alias?: string; orgId?: string; instanceUrl?: string; apiVersion: string };
   definitionFile?: string;
   definition: LoadDefinition;
   plan: LoadPlan;
   /** Each start, resume or retry-failures session. */
-  sessions: Array<{ command: 'start' | 'resume' | 'retry-failures'; startedAt: string; endedAt?: string; outcome?: RunState }>;
+  sessions: Array<{ command: SessionCommand; startedAt: string; endedAt?: string; outcome?: RunState; host?: string; pid?: number }>;
+  /** The source's row count at the end of the run (recount). */
+  recount?: { at: string; rows: number };
   endedAt?: string;
   error?: { name: string; message: string };
 };
 
-export type Heartbeat = { pid: number; host: string; at: string; command: string };
-
-export type PartitionCheckpoint = {
-  schemaVersion: number;
-  index: number;
-  state: 'pending' | 'running' | 'done' | 'failed';
-  /** The last key tuple handed to a planned job (its rows are on disk). */
-  after: KeyTuple | null;
-  /** Source rows read so far (first pass only). */
-  readRows: number;
-  /** The source has no more rows for this partition. */
-  exhausted: boolean;
-  startedAt?: string;
-  endedAt?: string;
-  updatedAt: string;
+export type RunLock = {
+  /** Random id of the session holding the lock. */
+  token: string;
+  host: string;
+  pid: number;
+  command: SessionCommand | 'cancel';
+  startedAt: string;
+  heartbeatAt: string;
+  concurrency?: { limit: number; inFlight: number };
 };
 
-/** One row of a planned job (stored in jobs/<seq>.ndjson until the job's result is recorded). */
-export type JobRow = {
-  key: KeyValue;
-  parent?: KeyValue;
-  /** 1 on the first pass, n on the n-th attempt. */
-  attempt: number;
-  /** Target field → value, already converted for the Bulk CSV (null clears: #N/A). */
-  values: Record<string, string | null>;
-  /** For rows retried by retry-failures: the error they had. */
-  lastError?: { code: string; message: string };
-};
+/** Kinds of planned jobs: fresh rows, retried rows, failed rows sent again by retry-failures, rows rejected at read time. */
+export type JobKind = 'load' | 'retry' | 'failures-retry' | 'reject';
 
-export type JobKind = 'load' | 'failures-retry';
+export type ResultState = 'JobComplete' | 'Failed' | 'Aborted' | 'LocalReject';
 
 /**
- * The job log. `seq` is the run's own job number; one seq may see several org jobs
- * (e.g. an Open job aborted on resume and created again), but only one `result`.
+ * The ledger. `seq` is the run's own job number; one seq may see several org jobs (an Open
+ * job aborted on resume and created again) but exactly one `result`, written once, after
+ * the failures and the retry job it implies are on disk.
  */
 export type JobLogRecord =
   | {
@@ -169,20 +188,31 @@ export type JobLogRecord =
       seq: number;
       kind: JobKind;
       partition: number;
+      /** Rows in the job's CSV (for reject: rows rejected). */
       rows: number;
-      /** Rows of this job read fresh from the source (first pass), and the cursor after them. */
+      /** Rows read fresh from the source that this record accounts for (load and reject only). */
       freshRows: number;
+      /** The partition's cursor after these rows (load and reject). */
       lastKey?: KeyTuple;
-      /** Rows that are retries (attempt > 1). */
-      retryRows: number;
-      /** For retry jobs: the seq whose results produced them. */
+      /** The partition has no rows after these. */
+      exhausted?: boolean;
+      /** 1 on the first pass; a retry job's rows are one attempt further than its origin's. */
+      attempt: number;
+      /** For retry jobs: the seq whose result produced them. */
       retryOf?: number;
       notBefore?: string;
+      bytes?: number;
+      /** Duplicate keys (normalised) whose one loaded copy is in this job. */
+      dupWinners?: string[];
     }
-  | { t: 'created'; at: string; seq: number; jobId: string }
+  | { t: 'exhausted'; at: string; partition: number; lastKey?: KeyTuple }
+  | { t: 'intent'; at: string; seq: number }
+  | { t: 'created'; at: string; seq: number; jobId: string; adopted?: boolean }
   | { t: 'uploaded'; at: string; seq: number; jobId: string; bytes: number }
   | { t: 'closed'; at: string; seq: number; jobId: string }
   | { t: 'aborted'; at: string; seq: number; jobId: string; reason: string }
+  | { t: 'orphan'; at: string; seq: number; jobId: string; action: 'aborted' | 'adopted' | 'left'; reason: string }
+  | { t: 'deleted'; at: string; seq: number; jobId: string }
   | {
       t: 'result';
       at: string;
@@ -190,50 +220,65 @@ export type JobLogRecord =
       jobId: string;
       kind: JobKind;
       partition: number;
-      state: 'JobComplete' | 'Failed' | 'Aborted' | 'LocalReject';
+      state: ResultState;
       rows: number;
       /** Rows the org saved. */
       succeeded: number;
       created: number;
       updated: number;
-      /** Rows that failed for good (permanent error, or transient with attempts exhausted). */
-      failedFinal: number;
-      /** Rows sent again in a later job (transient error or unprocessed). */
+      /** Rows failed for good: each has a line in failures.ndjson with this result's `batch`. */
+      failed: number;
+      /** Rows sent again in the job `retrySeq` (transient error, or not processed). */
       requeued: number;
-      /** Of the rows, how many failed with a transient error (before requeue decisions). */
+      retrySeq?: number;
+      /** Rows that came back with a lock error, and with any transient error. */
+      lockErrors: number;
       transientErrors: number;
-      /** failures-retry jobs: previously failed rows that now succeeded. */
+      /** failures-retry: rows failed before that loaded now (= succeeded). */
       recovered: number;
+      /** Final failures of this job by code. */
+      errorCodes: Record<string, number>;
+      /** failures-retry: the codes these rows had before (rows now final: recovered or failed again). */
+      supersededCodes?: Record<string, number>;
+      /** A few failed rows per code, for people. */
+      samples?: Array<{ code: string; key: KeyValue | null; message: string }>;
+      /** Id of this result's group of lines in failures.ndjson. */
+      batch: string;
       errorMessage?: string;
       /** Bulk API HTTP calls spent on this job (create, upload, close, polls, results). */
       apiCalls: number;
-      /** Wall seconds from create to result. */
+      /** Seconds from create to result (engine clock). */
       seconds: number;
-      /** Job timing from the org's job info, ms, when reported. */
       orgProcessingMs?: number;
       retries?: number;
-      /** Error codes of the failed rows of this job, with counts. */
-      errorCodes: Record<string, number>;
     };
 
 export type FailureRecord =
   | {
       status: 'failed';
+      /** `${seq}.${n}`: this failure's id. */
+      fid: string;
+      batch: string;
       at: string;
-      key: KeyValue;
-      parent?: KeyValue;
-      partition: number;
       seq: number;
-      jobId?: string;
+      partition: number;
+      /** The key as uploaded (null when the source had none). */
+      key: KeyValue | null;
+      parent?: KeyValue | null;
       code: string;
       message: string;
       fields: string[];
       attempts: number;
       transient: boolean;
-      /** The full row as sent (target field → value). */
+      /** retry-failures may send it again. */
+      retryable: boolean;
+      /** The failure (fid) this one replaces (retry-failures sent the row again and it failed again). */
+      supersedes?: string;
+      jobId?: string;
+      /** The row as uploaded (field → value; null is sent as #N/A), or as read when it was never uploaded. */
       row: Record<string, string | null>;
     }
-  | { status: 'loaded'; at: string; key: KeyValue; seq: number; jobId: string };
+  | { status: 'loaded'; batch: string; at: string; seq: number; fid: string; key: KeyValue | null; jobId: string };
 
 export type EventRecord = {
   at: string;

@@ -11,6 +11,7 @@ import { startEmulator, type Emulator } from '../emulator/server.js';
 import { generateDataset, datasetConfig } from '../emulator/dataset.js';
 import { loginToEmulator, runPlugin, spawnPlugin, ROOT, type OrgHome } from '../helpers/plugin.js';
 import { RunDir } from '../../src/state/run-dir.js';
+import { failedNow, jobLog } from '../helpers/ledger.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const startSchema = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas/start.json'), 'utf8')));
@@ -62,13 +63,13 @@ describe('recovering and finishing loads', function () {
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     const runId = await until(() => RunDir.list(org.runsDir).at(-1));
     const run = new RunDir(join(org.runsDir, runId), runId);
-    await until(() => (run.readJobLog().some((x) => x.t === 'result') ? true : undefined));
+    await until(() => (jobLog(run).some((x) => x.t === 'result') ? true : undefined));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.once('close', r));
     expect(code).to.equal(3);
     const out = JSON.parse(stdout);
     expect(out.result.state).to.equal('stopped');
-    expect(out.result.next).to.equal(`sf datacloud load resume --run-id ${runId}`);
+    expect(out.result.next).to.equal(`sf datacloud load resume -o emu --run-id ${runId}`);
     expect(out.result.totals.loaded).to.be.lessThan(total);
     expect(run.readManifest().state).to.equal('stopped');
 
@@ -123,7 +124,7 @@ describe('recovering and finishing loads', function () {
     });
     const first = await start(definition('codes'));
     const runId = first.json.result.runId;
-    const dupes = new RunDir(join(org.runsDir, runId), runId).readFailures().filter((f) => f.status === 'failed' && f.code === 'DUPLICATE_VALUE').length;
+    const dupes = failedNow(new RunDir(join(org.runsDir, runId), runId)).filter((f) => f.code === 'DUPLICATE_VALUE').length;
     emu.configure({ bulk: { rowRules: [] } });
     const res = await runPlugin(['datacloud', 'load', 'retry-failures', '--target-org', 'emu', '--run-id', runId, '--error-code', 'DUPLICATE_VALUE', '--use-stored-rows', '--json'], org);
     expect(res.code).to.equal(2);
@@ -165,7 +166,7 @@ describe('recovering and finishing loads', function () {
     const before = new Set(RunDir.list(org.runsDir));
     const runId = await until(() => RunDir.list(org.runsDir).find((id) => !before.has(id)));
     const run = new RunDir(join(org.runsDir, runId), runId);
-    await until(() => (run.readJobLog().some((x) => x.t === 'created') ? true : undefined));
+    await until(() => (jobLog(run).some((x) => x.t === 'created') ? true : undefined));
     emu.configure({ auth: { sessionExpiresAfter: emu.authenticatedCalls + 5 } });
     const code = await closed;
     expect(stdout, `exit ${code}: ${stderr.slice(-3000)}`).to.match(/^\{/);

@@ -42,12 +42,16 @@ export type JobSpec = {
   rows: number;
   /** Seconds after the run start the job's result is recorded. */
   at: number;
+  /** Seconds after the run start the job was planned and created in the org (default at − 2). */
+  startedAt?: number;
   /** Rows saved; default all rows minus failures minus requeued. */
   succeeded?: number;
   /** Failed for good, by code: code → keys. */
   failures?: Record<string, Array<string | number>>;
   transientCodes?: string[];
   requeued?: number;
+  /** Extra error counts in the result's errorCodes (e.g. lock errors of rows requeued). */
+  errorCodes?: Record<string, number>;
   recovered?: number;
   /** Rows are retries of an earlier job (attempt > 1). */
   retry?: boolean;
@@ -133,7 +137,7 @@ export class RunFixture {
     const seq = this.seq++;
     const kind = j.kind ?? 'load';
     const fresh = kind === 'load' && !j.retry ? j.rows : 0;
-    const started = j.at - 2;
+    const started = j.startedAt ?? j.at - 2;
     this.run.appendJobLog({
       t: 'planned', at: this.iso(started), seq, kind, partition: j.partition, rows: j.rows, freshRows: fresh,
       ...(fresh ? { lastKey: [`acct-${j.partition}`, `k-${seq}`] } : {}), retryRows: j.rows - fresh,
@@ -158,6 +162,7 @@ export class RunFixture {
     const succeeded = j.succeeded ?? j.rows - failedFinal - requeued;
     const errorCodes: Record<string, number> = {};
     for (const [code, keys] of Object.entries(failures)) errorCodes[code] = keys.length;
+    for (const [code, n] of Object.entries(j.errorCodes ?? {})) errorCodes[code] = (errorCodes[code] ?? 0) + n;
     const recs: FailureRecord[] = [];
     for (const [code, keys] of Object.entries(failures)) {
       for (const key of keys) {

@@ -1,10 +1,15 @@
+/*
+ * sf datacloud load report: renders one or more runs (table, markdown, html) to stdout or to
+ * --output-file; --json returns the report's data (schemas/report.json). Reads run files only.
+ */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Messages } from '@salesforce/core';
 import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { NoRunsError, RunDir, runsRoot } from '../../../state/run-dir.js';
-import { runFileError } from '../../../cli/run-errors.js';
-import { buildReport, reportRun, type ReportFormat, type ReportResult } from '../../../report/model.js';
+import { parseExit1, runFileError } from '../../../cli/run-errors.js';
+import { REPORT_FORMATS, buildReport, reportRun, type ReportFormat, type ReportResult } from '../../../report/model.js';
+import { readRunHistory } from '../../../ledger/status.js';
 import { renderHtml } from '../../../report/html.js';
 import { renderMarkdown, renderText } from '../../../report/text.js';
 
@@ -18,16 +23,21 @@ export default class LoadReport extends SfCommand<LoadReportResult> {
   public static readonly description = messages.getMessage('description');
   public static readonly examples = messages.getMessages('examples');
   public static readonly flags = {
-    'run-id': Flags.string({ summary: messages.getMessage('flags.run-id.summary'), multiple: true, exclusive: ['all'] }),
+    'run-id': Flags.string({ summary: messages.getMessage('flags.run-id.summary'), description: messages.getMessage('flags.run-id.description'), multiple: true, exclusive: ['all'] }),
     all: Flags.boolean({ summary: messages.getMessage('flags.all.summary'), exclusive: ['run-id'] }),
     'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
-    format: Flags.option({ summary: messages.getMessage('flags.format.summary'), options: ['table', 'markdown', 'json', 'html'] as const, default: 'table' as const })(),
-    'output-file': Flags.string({ summary: messages.getMessage('flags.output-file.summary') }),
+    format: Flags.option({
+      summary: messages.getMessage('flags.format.summary'),
+      description: messages.getMessage('flags.format.description'),
+      options: REPORT_FORMATS,
+      default: 'table' as ReportFormat,
+    })(),
+    'output-file': Flags.string({ summary: messages.getMessage('flags.output-file.summary'), description: messages.getMessage('flags.output-file.description') }),
   };
 
   public async run(): Promise<LoadReportResult> {
-    const { flags } = await this.parse(LoadReport);
-    const format: ReportFormat = flags.format;
+    const { flags } = await parseExit1(this.parse(LoadReport));
+    const format = flags.format;
     let report: ReportResult;
     try {
       const root = runsRoot(flags['runs-dir']);
@@ -41,25 +51,25 @@ export default class LoadReport extends SfCommand<LoadReportResult> {
       } else {
         runs = [RunDir.open(root)];
       }
-      report = buildReport(runs.map(reportRun), format);
+      report = buildReport(runs.map((r) => reportRun(readRunHistory(r))), format);
     } catch (err) {
       throw runFileError(err);
     }
 
-    const ids = report.runs.map((r) => r.status.runId);
-    const defaultFile = ids.length === 1 ? `report-${ids[0]}.html` : `report-${ids.length}-runs-${ids[ids.length - 1]}.html`;
-    const file = flags['output-file'] ? resolve(flags['output-file']) : format === 'html' ? resolve(defaultFile) : null;
+    const file = flags['output-file'] ? resolve(flags['output-file']) : null;
     report.outputFile = file;
-    const content =
-      format === 'html' ? renderHtml(report) : format === 'markdown' ? renderMarkdown(report) : format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);
+    if (!file && this.jsonEnabled()) return report;
+    const content = format === 'html' ? renderHtml(report) : format === 'markdown' ? renderMarkdown(report) : renderText(report);
     if (file) {
       try {
         writeFileSync(file, content);
       } catch (err) {
         throw messages.createError('error.WriteFailed', [file, (err as Error).message]);
       }
+      const ids = report.runs.map((r) => r.status.runId);
       this.log(messages.getMessage('info.written', [format, ids.length === 1 ? `run ${ids[0]}` : `${ids.length} runs`, file]));
-    } else if (!this.jsonEnabled()) {
+    } else {
+      if (format === 'html' && process.stdout.isTTY) this.warn(messages.getMessage('info.htmlToTerminal'));
       process.stdout.write(content);
     }
     return report;

@@ -1,7 +1,7 @@
 import { Messages } from '@salesforce/core';
 import { SfCommand } from '@salesforce/sf-plugins-core';
 import { resumeLoad } from '../../../engine/load.js';
-import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { notifyFlag, orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
@@ -14,7 +14,7 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
   public static readonly summary = messages.getMessage('summary');
   public static readonly description = messages.getMessage('description');
   public static readonly examples = messages.getMessages('examples');
-  public static readonly flags = { ...orgFlags, ...runIdFlag, ...runsDirFlag };
+  public static readonly flags = { ...orgFlags, ...runIdFlag, ...runsDirFlag, ...notifyFlag };
 
   public async run(): Promise<LoadRunResult> {
     const { flags } = await parseExit1(this.parse(LoadResume));
@@ -28,13 +28,14 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
         signal: interrupt.signal,
         onRunCreated: (r, m) => {
           this.log(messages.getMessage('info.resuming', [r.runId, m.state]));
-          progress = new LoadProgress(m.plan.partitions.length, `Resuming ${r.runId}`, this.jsonEnabled());
+          progress = new LoadProgress({ title: `Resuming ${r.runId}`, jsonEnabled: this.jsonEnabled() });
         },
+        onFound: (f) => this.log(messages.getMessage('info.found', [f.inFlight, f.queued, f.orphansAborted])),
         onProgress: (s) => progress?.update(s),
       });
-      return endSession(this, run, outcome, progress);
+      return await endSession(this, run, outcome, progress, flags['notify-url']);
     } catch (err) {
-      progress?.stop(false);
+      progress?.stop({ state: 'failed', lines: [] });
       throw toSfError(err);
     } finally {
       interrupt.dispose();

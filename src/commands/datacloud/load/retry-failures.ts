@@ -1,7 +1,7 @@
 import { Messages } from '@salesforce/core';
 import { Flags, SfCommand } from '@salesforce/sf-plugins-core';
 import { retryFailures } from '../../../engine/load.js';
-import { orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
+import { notifyFlag, orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../../cli/flags.js';
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
@@ -10,7 +10,7 @@ Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.retry-failures');
 const startMessages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.start');
 
-export type RetryFailuresResult = LoadRunResult & { selected: number };
+export type RetryFailuresResult = LoadRunResult & { selected: number; sent: number; unchanged: number; resumedInterrupted: boolean };
 
 export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
   public static readonly summary = messages.getMessage('summary');
@@ -20,6 +20,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
     ...orgFlags,
     ...runIdFlag,
     ...runsDirFlag,
+    ...notifyFlag,
     'error-code': Flags.string({ multiple: true, summary: messages.getMessage('flags.error-code.summary') }),
     'use-stored-rows': Flags.boolean({ summary: messages.getMessage('flags.use-stored-rows.summary') }),
   };
@@ -30,22 +31,24 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
     const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
     try {
       const conn = flags['target-org'].getConnection(flags['api-version']);
-      const { run, outcome, selected } = await retryFailures(conn, {
+      const r = await retryFailures(conn, {
         runsDir: flags['runs-dir'],
         runId: flags['run-id'],
         errorCodes: flags['error-code'],
         useStoredRows: flags['use-stored-rows'],
         signal: interrupt.signal,
-        onRunCreated: (r, m) => {
-          progress = new LoadProgress(m.plan.partitions.length, `Retrying failed rows of ${r.runId}`, this.jsonEnabled());
+        onRunCreated: (run) => {
+          progress = new LoadProgress({ title: `Retrying failed rows of ${run.runId}`, jsonEnabled: this.jsonEnabled() });
         },
         onProgress: (s) => progress?.update(s),
       });
-      const result = { ...endSession(this, run, outcome, progress), selected };
-      this.log(messages.getMessage('info.done', [selected, result.totals.loaded.toLocaleString('en-US'), result.totals.failed.toLocaleString('en-US')]));
+      const result = { ...(await endSession(this, r.run, r.outcome, progress, flags['notify-url'])), selected: r.selected, sent: r.sent, unchanged: r.unchanged, resumedInterrupted: r.resumedInterrupted };
+      const n = (x: number): string => x.toLocaleString('en-US');
+      if (r.resumedInterrupted) this.log(messages.getMessage('info.resumedInterrupted'));
+      else this.log(messages.getMessage('info.done', [n(r.selected), n(r.sent), n(r.unchanged), n(result.totals.loaded), n(result.totals.failed)]));
       return result;
     } catch (err) {
-      progress?.stop(false);
+      progress?.stop({ state: 'failed', lines: [] });
       throw toSfError(err);
     } finally {
       interrupt.dispose();

@@ -1,0 +1,193 @@
+/*
+ * One Bulk API 2.0 job's life: create → one upload → close → poll → result files. Each
+ * step is recorded in the ledger before the next (the intent before the create, the org
+ * job id before the upload), and no step that is not idempotent is repeated blindly:
+ *   create  a failed create may have made a job: the org's job list is asked (our user,
+ *           object, Open, created since the intent) and such a job is adopted;
+ *   upload  a second PUT is refused by the org ("Found multiple contents"): after a lost
+ *           answer, that refusal means the first one landed;
+ *   close   after a lost answer, the job's state says whether the close landed.
+ * A job left from an earlier session is asked where it stands first. The job's results are
+ * handed back raw; what they mean is recorder.ts's business.
+ */
+import type { BulkIngestClient, JobInfo } from '../sink/bulk-client.js';
+import { TERMINAL_STATES } from '../sink/bulk-client.js';
+import { toApiError } from '../core/errors.js';
+import type { LedgerSink } from '../ledger/writer.js';
+import type { LoadDefinition, PacingSettings } from '../state/types.js';
+import type { JobEntry } from '../ledger/fold.js';
+import type { Clock } from './clock.js';
+import type { ConcurrencyController, ObservedState } from './concurrency.js';
+import type { Retrying } from './http-retry.js';
+import type { OrphanFinder } from './orphans.js';
+import { crashPoint } from './crash-points.js';
+
+export type JobContext = {
+  bulk: BulkIngestClient;
+  run: LedgerSink;
+  retry: Retrying;
+  clock: Clock;
+  controller: ConcurrencyController;
+  def: LoadDefinition;
+  pacing: PacingSettings;
+  orphans: OrphanFinder;
+  /** Aborts when the run stops: the job is left in flight, recorded, for resume. */
+  signal: AbortSignal;
+  /** Every HTTP call the job makes (attempts included). */
+  onCall: () => void;
+};
+
+export type Drive =
+  | { kind: 'results'; info: JobInfo; okCsv: string; failCsv: string; calls: number; seconds: number }
+  | { kind: 'unreadable'; info: JobInfo; error: string; calls: number; seconds: number }
+  | { kind: 'stopped' };
+
+const MULTIPLE_CONTENTS = /multiple contents|only do 'PUT' once|already been uploaded|InvalidJobState/i;
+
+export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string): Promise<Drive> {
+  const { bulk, run, clock } = ctx;
+  const t0 = clock.now();
+  let calls = 0;
+  const call = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    ctx.retry(
+      () => {
+        calls++;
+        ctx.onCall();
+        return fn();
+      },
+      what,
+      ctx.signal
+    );
+  const at = (): string => new Date(clock.now()).toISOString();
+  let info: JobInfo | undefined;
+
+  if (e.jobId && !e.aborted) {
+    // A job from an earlier session (or before a stop): ask the org where it stands.
+    try {
+      info = await call('get job', () => bulk.getJob(e.jobId!));
+    } catch (err) {
+      if (toApiError(err).errorCode !== 'NOT_FOUND') throw err;
+      info = undefined; // deleted, or older than the org keeps jobs: create it again
+    }
+    if (info?.state === 'Open') {
+      info = await call('abort job', () => bulk.abort(e.jobId!));
+      run.appendJobLog({ t: 'aborted', at: at(), seq: e.seq, jobId: e.jobId, reason: 'never closed before the session ended' });
+      info = undefined;
+    }
+  }
+
+  if (!info) {
+    const body = csv();
+    run.appendJobLog({ t: 'intent', at: at(), seq: e.seq });
+    const intentAt = clock.now();
+    let created: JobInfo;
+    let adopted = false;
+    ctx.orphans.beginCreate();
+    try {
+      // Not retried blindly: a create whose answer is lost may have made a job.
+      created = await ctx.retry(
+        async () => {
+          calls++;
+          ctx.onCall();
+          try {
+            return await bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: 'LF', columnDelimiter: 'COMMA' });
+          } catch (err) {
+            const found = toApiError(err).transient ? await ctx.orphans.adopt(intentAt) : undefined;
+            if (!found) throw err;
+            adopted = true;
+            return found;
+          }
+        },
+        'create job',
+        ctx.signal
+      );
+      ctx.orphans.endCreate(created.id);
+    } catch (err) {
+      ctx.orphans.endCreate();
+      throw err;
+    }
+    crashPoint('after-create');
+    // The ledger's fold (the entry `e`) takes the org job id from this record.
+    run.appendJobLog({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
+    await uploadOnce(ctx, call, created.id, body);
+    run.appendJobLogLazy({ t: 'uploaded', at: at(), seq: e.seq, jobId: created.id, bytes: Buffer.byteLength(body) });
+    info = await closeOnce(ctx, call, created.id);
+    run.appendJobLogLazy({ t: 'closed', at: at(), seq: e.seq, jobId: created.id });
+    ctx.controller.onSubmitted(e.seq, clock.now());
+  }
+
+  // Poll with a growing interval until the job ends.
+  const jobId = e.jobId!;
+  const [pmin, pmax] = ctx.pacing.pollSeconds;
+  let interval = pmin * 1000;
+  while (!TERMINAL_STATES.has(info.state)) {
+    await clock.sleep(interval, ctx.signal);
+    if (ctx.signal.aborted) return { kind: 'stopped' };
+    interval = Math.min(interval * 1.5, pmax * 1000);
+    info = await call('poll job', () => bulk.getJob(jobId));
+    if (info.state !== 'Open') ctx.controller.onObserved(e.seq, info.state as ObservedState, clock.now());
+  }
+  try {
+    const okCsv = await call('successful results', () => bulk.successfulResults(jobId));
+    const failCsv = await call('failed results', () => bulk.failedResults(jobId));
+    return { kind: 'results', info, okCsv, failCsv, calls, seconds: (clock.now() - t0) / 1000 };
+  } catch (err) {
+    const ae = toApiError(err);
+    if (ae.status === 401 || ae.errorCode === 'INVALID_SESSION_ID' || ae.quota || ctx.signal.aborted) throw err;
+    return { kind: 'unreadable', info, error: ae.message, calls, seconds: (clock.now() - t0) / 1000 };
+  }
+}
+
+type Call = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+
+async function uploadOnce(ctx: JobContext, call: Call, jobId: string, body: string): Promise<void> {
+  let tries = 0;
+  await call('upload', async () => {
+    tries++;
+    try {
+      await ctx.bulk.upload(jobId, body);
+    } catch (err) {
+      // A repeated PUT refused because the first one landed: the upload is done.
+      const e = toApiError(err);
+      if (tries > 1 && e.status === 400 && MULTIPLE_CONTENTS.test(`${e.errorCode} ${e.message}`)) return;
+      throw err;
+    }
+  });
+}
+
+async function closeOnce(ctx: JobContext, call: Call, jobId: string): Promise<JobInfo> {
+  let tries = 0;
+  return call('close job', async () => {
+    tries++;
+    if (tries > 1) {
+      // Did the lost close land? Then the job is past Open.
+      const now = await ctx.bulk.getJob(jobId);
+      if (now.state !== 'Open') return now;
+    }
+    return ctx.bulk.close(jobId);
+  });
+}
+
+/** Abort the org jobs of these entries that are in flight (cancel), and record it. A job that already ended can't be aborted; resume collects its results. */
+export async function abortOpenJobs(ctx: JobContext, entries: JobEntry[], reason: string): Promise<void> {
+  for (const e of entries) {
+    if (!e.jobId || e.aborted || e.kind === 'reject') continue;
+    try {
+      await ctx.bulk.abort(e.jobId);
+      ctx.run.appendJobLog({ t: 'aborted', at: new Date(ctx.clock.now()).toISOString(), seq: e.seq, jobId: e.jobId, reason });
+    } catch {
+      // ended meanwhile
+    }
+  }
+}
+
+/** Delete a finished job from the org once its result is recorded (best effort: the org drops finished jobs after 7 days anyway). */
+export async function dropFinishedJob(ctx: JobContext, seq: number, jobId: string): Promise<void> {
+  if (!jobId) return;
+  try {
+    await ctx.bulk.deleteJob(jobId);
+    ctx.run.appendJobLogLazy({ t: 'deleted', at: new Date(ctx.clock.now()).toISOString(), seq, jobId });
+  } catch {
+    // left for the org to expire
+  }
+}
