@@ -46,6 +46,10 @@ export type EngineModelOptions = {
   maxJobRows?: number;
   /** 'cursor': parents with more rows than this get jobs of their own, started first (largest first). */
   soloRows?: number;
+  /** Which ready partition launches next: most rows left (lpt, default) or round robin in plan order (rr, today's scheduler). */
+  order?: 'lpt' | 'rr';
+  /** Mimic today's reader: a full page gives up its last row to a next page of its own. */
+  fullPageDropsLastRow?: boolean;
   jobRows: (c: JobSizeContext) => number;
   pollSeconds?: [number, number];
   retryDelaysSeconds?: number[];
@@ -102,6 +106,7 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
   let loadLeft = sorted.length;
   const limits: number[] = [];
   let lastFresh = 0;
+  let rr = 0;
 
   const canLaunch = (p: Part): 'retry' | 'fresh' | undefined => {
     if (p.busy && !p.cursor) return undefined;
@@ -113,15 +118,23 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
     while (flights.size < o.controller.limit) {
       const ready = parts.filter((p) => canLaunch(p) !== undefined);
       if (ready.length === 0) break;
-      // Chains (one parent) first, then the partition with most rows left.
-      ready.sort((a, b) => Number(b.singleParent) - Number(a.singleParent) || b.rows.length - b.next + b.retry.length - (a.rows.length - a.next + a.retry.length));
-      const p = ready[0];
+      let p: Part;
+      if (o.order === 'rr') {
+        p = ready.find((x) => parts.indexOf(x) >= rr) ?? ready[0];
+        rr = (parts.indexOf(p) + 1) % parts.length;
+      } else {
+        // Chains (one parent) first, then the partition with most rows left.
+        ready.sort((a, b) => Number(b.singleParent) - Number(a.singleParent) || b.rows.length - b.next + b.retry.length - (a.rows.length - a.next + a.retry.length));
+        p = ready[0];
+      }
       let rows: Array<{ row: ModelRow; attempt: number }>;
       if (canLaunch(p) === 'retry') {
         rows = p.retry.splice(0, p.retry.length);
       } else {
         const left = p.rows.length - p.next;
-        let n = Math.max(1, Math.min(left, maxJob, o.jobRows({ partitionLeft: left, loadLeft, totalRows: sorted.length, singleParent: p.singleParent, capacity: o.controller.capacity })));
+        const want = o.jobRows({ partitionLeft: left, loadLeft, totalRows: sorted.length, singleParent: p.singleParent, capacity: o.controller.capacity });
+        let n = Math.max(1, Math.min(left, maxJob, want));
+        if (o.fullPageDropsLastRow && n === want && n > 1) n--;
         if (p.cursor) while (p.next + n < p.rows.length && p.rows[p.next + n].parent === p.rows[p.next + n - 1].parent) n++;
         rows = p.rows.slice(p.next, p.next + n).map((row) => ({ row, attempt: 1 }));
         p.next += n;

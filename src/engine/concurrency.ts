@@ -79,6 +79,8 @@ export type AdaptiveOptions = {
   queueSlackMs?: number;
   /** Recent share of lock-failed rows above which the limit shrinks. */
   lockErrorShare?: number;
+  /** Jobs added per job seen picked up promptly while growing (1 + growth per round). */
+  growth?: number;
 };
 
 type Track = {
@@ -116,9 +118,11 @@ export class AdaptiveController implements ConcurrencyController {
   private noticeMaxMs?: number;
   private readonly slackMs: number;
   private readonly lockLimit: number;
+  private readonly growth: number;
 
   public constructor(private readonly o: AdaptiveOptions) {
     this.cap = clamp(o.initial, 1, o.max);
+    this.growth = o.growth ?? 1;
     this.slackMs = o.queueSlackMs ?? 2_000;
     this.lockLimit = o.lockErrorShare ?? 0.05;
   }
@@ -194,9 +198,11 @@ export class AdaptiveController implements ConcurrencyController {
 
   private onPrompt(at: number): void {
     if (!this.growing || this.cooldown > 0) return;
-    // Slow start: a job seen picked up promptly keeps its slot and brings two more, so
-    // each round of polls doubles the jobs launched in the last one.
-    this.set(at, this.cap + 2, 'picked up promptly: grow');
+    // A job seen waiting, even within the slack, may mean the org is full: wait for it.
+    for (const t of this.inflight.values()) if (t.pickedAt === undefined && t.queuedSeenAt !== undefined) return;
+    // Slow start: a job seen picked up promptly keeps its slot and brings `growth` more, so
+    // each round of polls multiplies the jobs launched by 1 + growth (2: doubling).
+    this.set(at, this.cap + this.growth, 'picked up promptly: grow');
   }
 
   /** A job waits in the org's queue: the org is full. Measure what it runs for us; keep that plus headroom in flight. */
