@@ -12,9 +12,10 @@
  * Ordinary parents are uniform (calibration D: ~1.25 children each, keys shuffled against
  * parents), so two concurrent 200-row transactions rarely share one; the skew carries the
  * hot parents. Contention strengths are set from the workload, not from any strategy:
- * traffic keeps about one Account in 10,000 held past the lock wait at any moment (an
- * unsorted 200-row transaction then meets one about 2 % of the time); the hierarchy puts
- * 5 % of the Accounts under ultimate parents of about a dozen each.
+ * traffic keeps one Account in 20,000 held past the lock wait at any moment (holds of
+ * median 12 s, σ 0.4: an unsorted 200-row transaction meets one about 1 % of the time, and
+ * waits on a shorter hold about 3 % of the time); the hierarchy puts 1 % of the Accounts
+ * under ultimate parents of six each.
  */
 import type { LockModelConfig } from '../../test/emulator/config.js';
 import { defaultConfig } from '../../test/emulator/config.js';
@@ -69,7 +70,7 @@ export function workload(skew: Skew, o: WorkloadOptions): Workload {
 }
 
 /** Share of Accounts held past the lock wait by other traffic at any moment. */
-const TRAFFIC_BLOCKED_SHARE = 1e-4;
+const TRAFFIC_BLOCKED_SHARE = 5e-5;
 const TRAFFIC_HOLD = { median: 12, sigma: 0.4 };
 
 /** The lock model of a cell: the emulator's defaults (calibration D) with the cell's switches. */
@@ -81,7 +82,9 @@ export function lockFor(cell: Cell, w: Workload): LockModelConfig {
     lock.background = { rate: (TRAFFIC_BLOCKED_SHARE * w.parentCount) / excess, hold: TRAFFIC_HOLD.median, sigma: TRAFFIC_HOLD.sigma, keys: w.ds.parentKeys };
   }
   if (cell.contention === 'trigger' || cell.contention === 'all') {
-    lock.hierarchy = { share: 0.05, groups: Math.max(1, Math.round((0.05 * w.parentCount) / 12)) };
+    const share = 0.01;
+    const per = 6;
+    lock.hierarchy = { share, groups: Math.max(1, Math.round((share * w.parentCount) / per)) };
   }
   return lock;
 }

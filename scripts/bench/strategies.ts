@@ -10,8 +10,10 @@
  *                       `node bin/run.js` as a user runs it.
  *
  * End-to-end time is read on the virtual clock from the strategy's start (the client
- * process's start, or the first submission) to its end (the process exited, or the org
- * finished the seed's last job); server time from the emulator's job records.
+ * process's start, or the seed's first submission) to its end: the client's last call to
+ * the org (its last poll or result download; after it, only an HTTP library's keep-alive
+ * timers would move the clock), or for the seed, which never looks, the org finishing its
+ * last job. Server time comes from the emulator's job records.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -84,7 +86,7 @@ async function runPluginData(ctx: RunContext, order: 'source' | 'parent'): Promi
       ['--no-deprecation', ...ls.nodeArgs(), SF_RUN, 'data', 'upsert', 'bulk', '--target-org', 'emu', '--sobject', 'Opportunity', '--file', file, '--external-id', 'External_ID__c', '--wait', '600', '--line-ending', 'LF', '--json'],
       { ...env, ...ls.clientEnv() }
     );
-    const t1 = ls.now();
+    const t1 = lastCallAt(emu, req0, t0);
     ls.runToIdle(); // a job the CLI stopped waiting for still runs in the org
     const f = jobFigures(emu.bulk.inspectJobs());
     const ok = f.succeeded / ctx.w.rows;
@@ -107,7 +109,7 @@ async function runOurs(ctx: RunContext): Promise<StrategyResult> {
     const req0 = emu.requests.length;
     const t0 = ls.now();
     const res = await exec(process.execPath, [...ls.nodeArgs(), join(ROOT, 'bin/run.js'), 'datacloud', 'load', 'start', '--target-org', 'emu', '--definition', def, '--json'], { ...org.env, ...ls.clientEnv() });
-    const t1 = ls.now();
+    const t1 = lastCallAt(emu, req0, t0);
     let out: { result?: { runId?: string; totals?: { loaded?: number } } } | undefined;
     try {
       out = JSON.parse(res.stdout) as typeof out;
@@ -126,6 +128,13 @@ async function runOurs(ctx: RunContext): Promise<StrategyResult> {
     await ls.close();
     await emu.close();
   }
+}
+
+/** Virtual time of the client's last call to the org (requests from index `from` on). */
+function lastCallAt(emu: Emulator, from: number, t0: number): number {
+  let t = t0;
+  for (let i = from; i < emu.requests.length; i++) if (!emu.requests[i].path.startsWith('/__emulator')) t = Math.max(t, emu.requests[i].at);
+  return t;
 }
 
 /** BENCH_DEBUG=1: every job's size and times (virtual seconds from the first). */

@@ -17,9 +17,11 @@
  *   3. While nothing queues, the limit creeps up by one per `limit` finished jobs, to find
  *      capacity the org frees later.
  *   4. Lock errors caused by our own concurrency (triggers, roll-ups on shared ancestors)
- *      grow with it: when the recent share of lock-failed rows passes `lockErrorShare`, the
- *      limit shrinks by a quarter. Errors from other traffic do not fall when we slow down,
- *      so the threshold sits above what such traffic gives; they are retried, not avoided.
+ *      grow with it: when lock-failed rows pass `lockErrorShare` (10 %) of the rows of the
+ *      last jobs, the limit shrinks by a quarter. Errors from other traffic do not fall
+ *      when we slow down (one failed 200-row transaction is 10 % of a 2,000-row job), so
+ *      the guard looks at many jobs and sits well above what such traffic gives: those
+ *      rows are retried, not avoided.
  *   5. 429 / REQUEST_LIMIT_EXCEEDED halves the limit.
  * Growth stops for `limit` finished jobs after any decrease. The limit never leaves
  * [1, max]. Nothing here knows the emulator's worker pool or hold times.
@@ -77,7 +79,7 @@ export type AdaptiveOptions = {
   max: number;
   /** Queue waits up to this much longer than the shortest seen count as prompt (poll resolution, org latency). */
   queueSlackMs?: number;
-  /** Recent share of lock-failed rows above which the limit shrinks. */
+  /** Share of lock-failed rows over the last jobs (about one limit's worth) above which the limit shrinks. */
   lockErrorShare?: number;
   /** Jobs added per job seen picked up promptly while growing (1 + growth per round). */
   growth?: number;
@@ -110,7 +112,8 @@ export class AdaptiveController implements ConcurrencyController {
   private cooldown = 0;
   /** A job queued since the last probe step. */
   private queuedSinceProbe = false;
-  private lockShare = 0;
+  /** Rows and lock-failed rows of the last jobs that finished (about one limit's worth). */
+  private readonly recent: Array<{ rows: number; lockErrors: number }> = [];
   /** Mean time a job runs (pickup to end), ms. */
   private runMs?: number;
   /** Mean and longest time from a job's end to our seeing it, ms. */
@@ -124,7 +127,7 @@ export class AdaptiveController implements ConcurrencyController {
     this.cap = clamp(o.initial, 1, o.max);
     this.growth = o.growth ?? 1;
     this.slackMs = o.queueSlackMs ?? 2_000;
-    this.lockLimit = o.lockErrorShare ?? 0.05;
+    this.lockLimit = o.lockErrorShare ?? 0.1;
   }
 
   public get limit(): number {
@@ -153,7 +156,8 @@ export class AdaptiveController implements ConcurrencyController {
     const exact = ran !== undefined && ran > 0;
     t.pickedAt = exact ? Math.max(t.submittedAt, at - ran) : at;
     const wait = t.pickedAt - t.submittedAt;
-    if (exact || t.queuedSeenAt === undefined) this.baselineWaitMs = Math.min(this.baselineWaitMs, wait);
+    // Only an exact pickup time tells the org's latency; a poll only bounds it.
+    if (exact) this.baselineWaitMs = Math.min(this.baselineWaitMs, wait);
     if (wait <= this.promptWithinMs()) this.onPrompt(at);
     else this.onQueueing(t, at);
   }
@@ -174,10 +178,12 @@ export class AdaptiveController implements ConcurrencyController {
     const keep = Math.max(16, 4 * this.limit);
     if (this.ended.length > keep) this.ended.splice(0, this.ended.length - keep);
 
-    if (r.rows > 0) this.lockShare = 0.8 * this.lockShare + 0.2 * (r.lockErrors / r.rows);
+    this.recent.push({ rows: r.rows, lockErrors: r.lockErrors });
+    while (this.recent.length > Math.max(10, this.limit)) this.recent.shift();
     if (this.cooldown > 0) this.cooldown--;
-    if (this.lockShare > this.lockLimit && this.cooldown === 0 && this.limit > 1) {
-      this.decrease(r.at, this.cap * 0.75, `lock errors on ${(100 * this.lockShare).toFixed(1)} % of recent rows`);
+    const share = this.recentLockShare();
+    if (share > this.lockLimit && this.cooldown === 0 && this.limit > 1) {
+      this.decrease(r.at, this.cap * 0.75, `lock errors on ${(100 * share).toFixed(1)} % of recent rows`);
       return;
     }
     if (!this.growing && this.cooldown === 0 && !this.queuedSinceProbe && this.inflight.size + 1 >= this.limit) {
@@ -189,6 +195,16 @@ export class AdaptiveController implements ConcurrencyController {
 
   public onThrottled(at: number): void {
     this.decrease(at, this.cap / 2, 'throttled (429 / REQUEST_LIMIT_EXCEEDED)');
+  }
+
+  private recentLockShare(): number {
+    let rows = 0;
+    let locks = 0;
+    for (const x of this.recent) {
+      rows += x.rows;
+      locks += x.lockErrors;
+    }
+    return rows > 0 ? locks / rows : 0;
   }
 
   private promptWithinMs(): number {
@@ -240,7 +256,7 @@ export class AdaptiveController implements ConcurrencyController {
   private ahead(queued: Track): number {
     let n = 0;
     for (const t of this.inflight.values()) {
-      if (t === queued || t.submittedAt >= queued.submittedAt) continue;
+      if (t === queued || t.submittedAt > queued.submittedAt || (t.submittedAt === queued.submittedAt && t.seq > queued.seq)) continue;
       if (t.pickedAt === undefined && t.queuedSeenAt !== undefined) continue;
       n++;
     }
@@ -258,8 +274,8 @@ export class AdaptiveController implements ConcurrencyController {
 
   private decrease(at: number, to: number, reason: string): void {
     this.growing = false;
-    this.cooldown = Math.max(1, this.limit);
     this.set(at, to, reason);
+    this.cooldown = Math.max(1, this.limit);
   }
 
   private set(at: number, cap: number, reason: string): void {
