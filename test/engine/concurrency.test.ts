@@ -11,7 +11,6 @@ import { autoRowsPerJob, nextJobRows } from '../../src/engine/sizing.js';
 import { defaultConfig } from '../emulator/config.js';
 import { generateDataset } from '../emulator/dataset.js';
 import { runEngineModel } from '../../scripts/bench/engine-model.js';
-import { lowerBound } from '../../scripts/bench/lower-bound.js';
 
 const done = (at: number, rows = 1000, lockErrors = 0): { at: number; rows: number; lockErrors: number; transientErrors: number; state: 'JobComplete'; processingMs: number } => ({
   at,
