@@ -56,6 +56,17 @@ export const notifyFlag = {
   'notify-url': Flags.string({ summary: messages.getMessage('flags.notify-url.summary'), description: messages.getMessage('flags.notify-url.description'), env: 'SF_DATACLOUD_LOAD_NOTIFY_URL' }),
 };
 
+/** A number of minutes, decimals allowed (0.5 = 30 s), between 0 and `max`. */
+export function minutesFlag(max: number) {
+  return Flags.custom<number>({
+    parse: async (input: string) => {
+      const n = Number(input);
+      if (input.trim() === '' || !Number.isFinite(n) || n < 0 || n > max) throw new Error(`Expected a number of minutes from 0 to ${max}, not "${input}".`);
+      return n;
+    },
+  });
+}
+
 export const runsDirFlag = {
   'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
 };
@@ -82,7 +93,9 @@ try {
 }
 
 const flag = (name: string): { summary: string; description?: string } => {
-  const description = messages.messages.has(`flags.${name}.description`) ? { description: messages.getMessage(`flags.${name}.description`, [schemaPath, schemaPath]) } : {};
+  const key = `flags.${name}.description`;
+  // Only the --definition text takes the schema's path (tokens given to a text without %s are logged as warnings).
+  const description = messages.messages.has(key) ? { description: messages.getMessage(key, name === 'definition' ? [schemaPath, schemaPath] : []) } : {};
   return { summary: messages.getMessage(`flags.${name}.summary`), ...description };
 };
 

@@ -27,7 +27,11 @@ export type WireRequest = {
   headers?: Record<string, string>;
   /** Whole-request timeout in ms (default 10 minutes). */
   timeoutMs?: number;
-  /** Parse JSON numbers that a double cannot hold exactly as their decimal text. */
+  /**
+   * Keep JSON numbers that a double cannot hold exactly as their decimal text. The answer
+   * is parsed fast first; only when a number in it may have lost digits (a value of 16 or
+   * more significant digits) is it parsed again, number by number from the source text.
+   */
   exactNumbers?: boolean;
 };
 
@@ -78,7 +82,9 @@ export async function requestJson<T>(conn: Connection, req: WireRequest): Promis
   const text = await requestText(conn, req);
   if (text.trim() === '') return undefined;
   try {
-    return (req.exactNumbers ? JSON.parse(text, exactNumber) : JSON.parse(text)) as T;
+    // The reviver is slow; only a number of 16 or more digits can lose precision in a double.
+    const fast = JSON.parse(text) as unknown;
+    return (req.exactNumbers && mayHaveLostDigits(fast) ? JSON.parse(text, exactNumber) : fast) as T;
   } catch (err) {
     throw new SalesforceApiError(`${req.method} ${req.path}: the answer is not JSON (${text.slice(0, 200)})`, {
       errorCode: 'INVALID_RESPONSE',
@@ -86,6 +92,25 @@ export async function requestJson<T>(conn: Connection, req: WireRequest): Promis
       cause: err,
     });
   }
+}
+
+/** Some number in the parsed value has 16+ significant digits (an integer past 2^53, or a long decimal). */
+function mayHaveLostDigits(v: unknown, depth = 0): boolean {
+  if (typeof v === 'number') return !Number.isSafeInteger(v) && String(v).length > 16 && significantDigits(v) >= 16;
+  if (depth > 8 || v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if ((typeof x === 'number' || (x !== null && typeof x === 'object')) && mayHaveLostDigits(x, depth + 1)) return true;
+    return false;
+  }
+  for (const x of Object.values(v as Record<string, unknown>)) if ((typeof x === 'number' || (x !== null && typeof x === 'object')) && mayHaveLostDigits(x, depth + 1)) return true;
+  return false;
+}
+
+function significantDigits(n: number): number {
+  const s = String(n);
+  const e = s.indexOf('e');
+  const m = (e >= 0 ? s.slice(0, e) : s).replace(/^-/, '').replace('.', '').replace(/^0+/, '');
+  return Number.isInteger(n) && e < 0 ? m.length : m.replace(/0+$/, '').length || 1;
 }
 
 /**

@@ -13,7 +13,7 @@ import type { FailureRecord, JobLogRecord, KeyValue, LoadDefinition, LoadPlan, R
 import type { LedgerFold } from '../ledger/fold.js';
 import type { LedgerWriter } from '../ledger/writer.js';
 import { buildInQuery } from '../source/sql.js';
-import { csvLine } from '../sink/csv.js';
+import { csvLine, Invalid } from '../sink/csv.js';
 import { LOCAL_CODES } from '../sink/error-codes.js';
 import { sourceColumns } from './definition.js';
 import { dcQuery, type TargetInfo } from './planner.js';
@@ -69,8 +69,8 @@ export async function selectRows(o: {
         continue;
       }
       const c = layout.columns[i].convert(v);
-      if (!c.ok) return; // still not convertible: it stays failed, unchanged
-      cells.push(c.value);
+      if (c instanceof Invalid) return; // still not convertible: it stays failed, unchanged
+      cells.push(c);
     }
     if (cells[layout.keyIndex] !== String(f.key)) return;
     const parents = new Set<string>();
@@ -91,7 +91,7 @@ export async function selectRows(o: {
     const idx = layout.columns.map((c) => names.indexOf(c.source));
     for (const r of res.rows) {
       const keyCell = layout.columns[layout.keyIndex].convert(r[idx[layout.keyIndex]]);
-      const key = keyCell.ok ? keyCell.value : null;
+      const key = keyCell instanceof Invalid ? null : keyCell;
       const f = key !== null ? byKey.get(key) : undefined;
       if (!f || key === null) continue;
       byKey.delete(key);

@@ -78,7 +78,8 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string):
 
   if (!info) {
     const body = csv();
-    run.appendJobLog({ t: 'intent', at: at(), seq: e.seq });
+    // Not fsynced: after a kill it is in the page cache; only a power loss can take it, and then at worst an empty Open job is left in the org.
+    run.appendJobLogLazy({ t: 'intent', at: at(), seq: e.seq });
     const intentAt = clock.now();
     let created: JobInfo;
     let adopted = false;
@@ -107,8 +108,10 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string):
       throw err;
     }
     crashPoint('after-create');
-    // The ledger's fold (the entry `e`) takes the org job id from this record.
-    run.appendJobLog({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
+    // The ledger's fold (the entry `e`) takes the org job id from this record. Not fsynced: a kill
+    // leaves it in the page cache; a power loss can take it, and then the job's rows are sent again
+    // in a new job (an upsert: harmless) while the lost one finishes or stays Open in the org.
+    run.appendJobLogLazy({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
     await uploadOnce(ctx, call, created.id, body);
     run.appendJobLogLazy({ t: 'uploaded', at: at(), seq: e.seq, jobId: created.id, bytes: Buffer.byteLength(body) });
     info = await closeOnce(ctx, call, created.id);

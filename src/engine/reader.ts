@@ -13,7 +13,7 @@
 import type { KeyTuple, KeyValue, LoadDefinition, LoadPlan, PlanPartition } from '../state/types.js';
 import type { DataCloudClient } from '../source/datacloud-client.js';
 import { keysetAfter, keysetEqual, quoteIdent } from '../source/sql.js';
-import { converterFor, csvLine, NULL_TOKEN, type Converter } from '../sink/csv.js';
+import { converterFor, csvLine, Invalid, isPlainType, NULL_TOKEN, type Converter } from '../sink/csv.js';
 import { LOCAL_CODES } from '../sink/error-codes.js';
 import { sourceColumns } from './definition.js';
 import { basePredicates, keysetColumns, where } from './predicates.js';
@@ -29,6 +29,8 @@ export type TargetLayout = {
   /** Header positions of the fields that name a parent the org locks. */
   parents: Array<{ index: number; field: string; caseSensitive: boolean }>;
   columns: Array<{ source: string; target: string; convert: Converter }>;
+  /** Per column: its converted text never needs CSV quotes. */
+  plain: boolean[];
 };
 
 export function targetLayout(def: LoadDefinition, target: Pick<TargetInfo, 'fieldTypes' | 'keyCaseSensitive' | 'parentFields'>): TargetLayout {
@@ -43,6 +45,7 @@ export function targetLayout(def: LoadDefinition, target: Pick<TargetInfo, 'fiel
     keyCaseSensitive: target.keyCaseSensitive,
     parents: target.parentFields.map((p) => ({ index: header.indexOf(p.field), field: p.field, caseSensitive: p.caseSensitive })).filter((p) => p.index >= 0),
     columns: entries.map(([source, t]) => ({ source, target: t, convert: converterFor(target.fieldTypes[t] ?? 'string') })),
+    plain: entries.map(([, t]) => isPlainType(target.fieldTypes[t] ?? 'string')),
   };
 }
 
@@ -53,10 +56,12 @@ export function normKey(key: string, caseSensitive: boolean): string {
 
 /** The parent locks a CSV record takes, as `field:value` in the org's case rule. */
 export function parentLocks(layout: TargetLayout, cells: Array<string | null | undefined>, into: Set<string>): void {
+  const one = layout.parents.length === 1;
   for (const p of layout.parents) {
     const v = cells[p.index];
     if (v === null || v === undefined || v === '' || v === NULL_TOKEN) continue;
-    into.add(`${p.field}:${p.caseSensitive ? v : v.toLowerCase()}`);
+    const k = p.caseSensitive ? v : v.toLowerCase();
+    into.add(one ? k : `${p.field}:${k}`);
   }
 }
 
@@ -141,9 +146,7 @@ export class SourceReader {
       const rawKey = r[keyIdx];
       const parent = parentIdx >= 0 ? ((r[parentIdx] ?? null) as KeyValue | null) : null;
       const reject = (code: string, message: string): void => {
-        const row: Record<string, string | null> = {};
-        layout.columns.forEach((c, i) => (row[c.target] = r[srcIdx[i]] === null || r[srcIdx[i]] === undefined ? null : String(r[srcIdx[i]])));
-        rejects.push({ key: rawKey === null || rawKey === undefined ? null : (rawKey as KeyValue), parent, code, message, row });
+        rejects.push(rejectOf(layout, srcIdx, r, rawKey, parent, code, message));
       };
       if (rawKey === null || rawKey === undefined || rawKey === '') {
         reject(LOCAL_CODES.MISSING_KEY, `The row has no ${def.source.keyColumn} value.`);
@@ -158,7 +161,7 @@ export class SourceReader {
           continue;
         }
         const c = layout.columns[i].convert(v);
-        if (c.ok) cells[i] = c.value;
+        if (!(c instanceof Invalid)) cells[i] = c;
         else {
           cells[i] = null;
           problem ??= {
@@ -182,7 +185,7 @@ export class SourceReader {
         continue;
       }
       seen.add(nk);
-      const line = csvLine(cells);
+      const line = csvLine(cells, ',', layout.plain);
       const lineBytes = Buffer.byteLength(line) + 1;
       if (this.header + lineBytes > maxJobBytes) {
         reject(LOCAL_CODES.ROW_TOO_LARGE, `The row takes ${lineBytes.toLocaleString('en-US')} bytes of CSV, more than a job may upload (${maxJobBytes.toLocaleString('en-US')}).`);
@@ -200,6 +203,13 @@ export class SourceReader {
     flush();
     return { jobs, rejects, count, ...(lastKey ? { lastKey } : {}), exhausted };
   }
+}
+
+/** A row that cannot be sent, with its values as read (they were never converted or uploaded). */
+function rejectOf(layout: TargetLayout, srcIdx: number[], r: unknown[], rawKey: unknown, parent: KeyValue | null, code: string, message: string): Reject {
+  const row: Record<string, string | null> = {};
+  layout.columns.forEach((c, i) => (row[c.target] = r[srcIdx[i]] === null || r[srcIdx[i]] === undefined ? null : String(r[srcIdx[i]])));
+  return { key: rawKey === null || rawKey === undefined ? null : (rawKey as KeyValue), parent, code, message, row };
 }
 
 function sameTuple(a: KeyTuple, b: KeyTuple): boolean {

@@ -56,9 +56,12 @@ export type RetryOrigin = { fid: string; code: string };
 
 type Outcome = { kind: 'ok'; created: boolean } | { kind: 'fail'; code: string; message: string; fields: string[]; transient: boolean } | { kind: 'requeue'; sameAttempt: boolean };
 
-export function recordJob(ctx: RecorderContext, e: JobEntry, csv: string, drive: Exclude<Drive, { kind: 'stopped' }>, origins?: RetryOrigin[]): Recorded {
+export function recordJob(ctx: RecorderContext, e: JobEntry, readCsv: () => string, drive: Exclude<Drive, { kind: 'stopped' }>, origins?: RetryOrigin[]): Recorded {
+  const clean = origins ? undefined : cleanJob(ctx, e, drive);
+  if (clean) return clean;
   const { layout, pacing } = ctx;
   const info: JobInfo = drive.info;
+  const csv = readCsv();
   // The job's own rows, as uploaded: key and where each record sits in the text.
   const recs: Array<{ key: string; start: number; end: number }> = [];
   let keyCol = -1;
@@ -73,15 +76,21 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, csv: string, drive:
   );
   if (keyCol < 0) throw new Error(`Job ${e.seq}'s CSV has no ${layout.keyField} column.`);
   const exact = new Map<string, number>();
-  const folded = new Map<string, number | -1>();
   recs.forEach((r, i) => {
     if (!exact.has(r.key)) exact.set(r.key, i);
-    const f = normKey(r.key, false);
-    folded.set(f, folded.has(f) ? -1 : i);
   });
+  // The org may echo a key in another case; that map is built only if a key is not found as uploaded.
+  let folded: Map<string, number> | undefined;
   const find = (key: string): number | undefined => {
     const i = exact.get(key);
     if (i !== undefined) return i;
+    if (!folded) {
+      folded = new Map();
+      recs.forEach((r, j) => {
+        const f = normKey(r.key, false);
+        folded!.set(f, folded!.has(f) ? -1 : j);
+      });
+    }
     const f = folded.get(normKey(key, false));
     return f === undefined || f < 0 ? undefined : f;
   };
@@ -228,6 +237,38 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, csv: string, drive:
     quota,
     ...(dead ? { deadCode: codes[0], deadMessage: samples[0]?.message ?? '' } : {}),
   };
+}
+
+/**
+ * The common case, without reading the job's CSV back: the job completed, no row failed,
+ * and the successful results list exactly the job's rows, each key once (the job's keys are
+ * distinct by construction). Otherwise undefined, and the full accounting runs.
+ */
+function cleanJob(ctx: RecorderContext, e: JobEntry, drive: Exclude<Drive, { kind: 'stopped' }>): Recorded | undefined {
+  if (drive.kind !== 'results' || drive.info.state !== 'JobComplete') return undefined;
+  const delimiter = drive.info.columnDelimiter ?? 'COMMA';
+  if (readResultRows(drive.failCsv, ctx.layout.keyField, delimiter).length > 0) return undefined;
+  const ok = readResultRows(drive.okCsv, ctx.layout.keyField, delimiter);
+  if (ok.length !== e.rows) return undefined;
+  const keys = new Set<string>();
+  let created = 0;
+  for (const r of ok) {
+    keys.add(r.key);
+    if (r.created) created++;
+  }
+  if (keys.size !== e.rows) return undefined;
+  const info = drive.info;
+  const result: Result = {
+    t: 'result', at: new Date(ctx.now()).toISOString(), seq: e.seq, jobId: info.id, kind: e.kind, partition: e.partition, state: 'JobComplete', rows: e.rows,
+    succeeded: e.rows, created, updated: e.rows - created, failed: 0, requeued: 0, lockErrors: 0, transientErrors: 0, recovered: 0,
+    errorCodes: {}, samples: [], batch: randomBytes(6).toString('hex'), apiCalls: drive.calls, seconds: Math.round(drive.seconds * 10) / 10,
+    ...(info.totalProcessingTime !== undefined ? { orgProcessingMs: info.totalProcessingTime } : {}),
+    ...(info.retries !== undefined ? { retries: info.retries } : {}),
+  };
+  ctx.run.appendJobLog(result);
+  crashPoint('after-result');
+  ctx.run.deleteJobFiles(e.seq);
+  return { result, quota: false };
 }
 
 /** A record's cells (null for #N/A). */

@@ -87,6 +87,7 @@ export class LoadSession {
   private abortOnCancel = true;
   private readonly tasks = new Set<Promise<void>>();
   private wake?: () => void;
+  /** Bulk API calls of this session's jobs that have no result yet (the ledger counts the rest). */
   private apiCalls = 0;
   private readonly taskFailures = new Map<number, number>();
   private breaker!: CircuitBreaker;
@@ -323,14 +324,18 @@ export class LoadSession {
       released = true;
     };
     try {
-      const csv = this.run.readJobCsv(q.seq);
-      if (csv === undefined) {
-        throw new LoadError('MissingJobRows', `The rows of job ${q.seq} are missing from ${this.run.jobCsvFile(q.seq)}, and its result is not recorded.`, [
-          'Restore the file from a backup, or start a new run: upserts by external ID do not duplicate what is already loaded.',
-        ]);
-      }
+      // The CSV is read from disk when it is uploaded and again when the results come: a job in flight holds no rows in memory.
+      const csv = (): string => {
+        const text = this.run.readJobCsv(q.seq);
+        if (text === undefined) {
+          throw new LoadError('MissingJobRows', `The rows of job ${q.seq} are missing from ${this.run.jobCsvFile(q.seq)}, and its result is not recorded.`, [
+            'Restore the file from a backup, or start a new run: upserts by external ID do not duplicate what is already loaded.',
+          ]);
+        }
+        return text;
+      };
       if (!e.jobId || e.aborted) await this.limits.check(e.rows, this.inFlightBatches(q.seq), this.scheduler.jobsInFlight - 1);
-      const drive = await driveJob(this.jobContext(), e, () => csv);
+      const drive = await driveJob(this.jobContext(), e, csv);
       if (drive.kind === 'stopped') return;
       const origins: RetryOrigin[] | undefined =
         e.kind === 'failures-retry'
@@ -347,6 +352,7 @@ export class LoadSession {
         origins
       );
       release();
+      this.apiCalls -= rec.result.apiCalls; // now counted by the ledger
       this.taskFailures.delete(q.seq);
       this.controller.onFinished(q.seq, {
         at: this.clock.now(),
@@ -458,18 +464,25 @@ export class LoadSession {
       }
     }
     const endedAt = this.iso();
-    this.manifest = run.updateManifest((m) => {
-      const sessions = [...m.sessions];
-      sessions[sessions.length - 1] = { ...sessions[sessions.length - 1], endedAt, outcome: state };
-      return {
-        ...m,
-        state,
-        sessions,
-        ...(recount ? { recount } : {}),
-        ...(state === 'completed' || state === 'incomplete' ? { endedAt } : {}),
-        ...(this.fatal ? { error: { name: this.fatal.code, message: this.fatal.message } } : {}),
-      };
-    });
+    try {
+      this.manifest = run.updateManifest((m) => {
+        const sessions = [...m.sessions];
+        sessions[sessions.length - 1] = { ...sessions[sessions.length - 1], endedAt, outcome: state };
+        return {
+          ...m,
+          state,
+          sessions,
+          ...(recount ? { recount } : {}),
+          ...(state === 'completed' || state === 'incomplete' ? { endedAt } : {}),
+          ...(this.fatal ? { error: { name: this.fatal.code, message: this.fatal.message } } : {}),
+        };
+      });
+    } catch (err) {
+      // The run directory cannot be written (full disk, read-only): the ledger already holds
+      // everything that counts; run.json keeps "running", so status shows the run crashed, resumable.
+      this.fatal ??= fatalOf(err);
+      state = 'failed';
+    }
     run.event({ level: this.fatal ? 'error' : 'info', type: 'session-end', message: `${this.opts.command} ended: ${state}${this.fatal ? ` (${this.fatal.message})` : ''}` });
     const snapshot = this.snapshot(state);
     this.opts.onProgress?.(snapshot);

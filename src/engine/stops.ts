@@ -8,7 +8,7 @@ import { toApiError } from '../core/errors.js';
 import { RunFileWriteError } from '../state/files.js';
 import { LockLostError } from '../state/run-lock.js';
 import { LoadError } from './errors.js';
-import { sessionExpired } from './planner.js';
+import { sessionExpired, withoutValues } from './planner.js';
 
 export function fatalOf(err: unknown): LoadError {
   if (err instanceof LoadError) return err;
@@ -25,7 +25,7 @@ export function fatalOf(err: unknown): LoadError {
       'Wait for the daily allocation to recover (rolling 24 h), then resume the run.',
     ]);
   }
-  return new LoadError('ApiError', `A call to the org failed: ${e.message.slice(0, 300)}`, ['Resume the run to continue; nothing recorded is lost.']);
+  return new LoadError('ApiError', `A call to the org failed: ${withoutValues(e.message).slice(0, 300)}`, ['Resume the run to continue; nothing recorded is lost.']);
 }
 
 /** Errors that stop the run rather than one job. */

@@ -291,7 +291,11 @@ export class LedgerFold {
     }
     for (const [code, n] of Object.entries(rec.supersededCodes ?? {})) {
       const g = this.codes.get(code);
-      if (g) g.count -= n;
+      if (!g) continue;
+      g.count -= n;
+      // Which sample keys were among the rows sent again is not known here: start the samples
+      // afresh from this result (rows that failed again), so none shows a row that loaded.
+      g.samples = [];
     }
     for (const s of rec.samples ?? []) {
       const g = this.codes.get(s.code);

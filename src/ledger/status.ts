@@ -77,7 +77,8 @@ export function statusOf(run: RunDir, m: RunManifest, fold: LedgerFold, opts: Su
 
   const sourceRows = m.recount?.rows ?? m.plan.totalRows;
   const unread = Math.max(0, sourceRows - t.read);
-  const successRate = sourceRows > 0 ? round(t.loaded / sourceRows, 6) : 0;
+  // A source that shrank during the run has fewer rows now than were read: rate over the larger.
+  const successRate = Math.max(sourceRows, t.read) > 0 ? round(t.loaded / Math.max(sourceRows, t.read), 6) : 0;
 
   // Timing: a session ends at endedAt, else (a crash) at the last activity before the next one.
   const lastBeat = lock ? Date.parse(lock.heartbeatAt) : 0;
@@ -108,7 +109,7 @@ export function statusOf(run: RunDir, m: RunManifest, fold: LedgerFold, opts: Su
 
   const failuresByCode = fold.failuresByCode();
   const dupFound = failuresByCode.DUPLICATE_SOURCE_KEY?.count ?? 0;
-  const health = verdict({ state, run, m, sourceRows, loaded: t.loaded, failed: t.failed, unread, pending: t.pending, minSuccessRate, problems });
+  const health = verdict({ state, run, m, sourceRows, read: t.read, loaded: t.loaded, failed: t.failed, unread, pending: t.pending, minSuccessRate, problems });
   const pacing = m.definition.pacing;
   return {
     schemaVersion: STATUS_SCHEMA_VERSION,
@@ -189,6 +190,7 @@ type VerdictInput = {
   run: RunDir;
   m: RunManifest;
   sourceRows: number;
+  read: number;
   loaded: number;
   failed: number;
   unread: number;
@@ -211,16 +213,16 @@ export function verdict(v: VerdictInput): Health {
     };
   }
   if (v.state === 'running' || v.state === 'stopping') {
-    return { ...base, verdict: 'in-progress', exitCode: 4, message: `${v.state === 'stopping' ? 'Stopping' : 'Running'}: ${n(v.loaded)} of ${n(v.sourceRows)} rows loaded so far.`, next: hint(v.run, v.m, 'status') + ' --wait' };
+    return { ...base, verdict: 'in-progress', exitCode: 4, message: `${v.state === 'stopping' ? 'Stopping' : 'Running'}: ${n(v.loaded)} of ${n(v.sourceRows)} rows loaded so far.`, next: hint(v.run, v.m, 'status') + ' --wait 60' };
   }
-  const pct = v.sourceRows > 0 ? (100 * v.loaded) / v.sourceRows : 0;
+  const pct = Math.max(v.sourceRows, v.read) > 0 ? (100 * v.loaded) / Math.max(v.sourceRows, v.read) : 0;
   const retry = hint(v.run, v.m, 'retry-failures');
   if (v.state === 'completed' || v.state === 'incomplete') {
     const missing = v.sourceRows - v.loaded;
     if (missing <= 0 && v.failed === 0) return { ...base, verdict: 'ok', exitCode: 0, message: `Completed: every source row loaded (${n(v.loaded)}).`, next: null };
     const parts: string[] = [];
     if (v.failed) parts.push(`${n(v.failed)} failed`);
-    if (v.state === 'incomplete') parts.push(`the source has ${n(v.sourceRows)} rows now, ${n(v.sourceRows - v.unread)} were read: it changed during the run`);
+    if (v.state === 'incomplete') parts.push(`the source has ${n(v.sourceRows)} rows now, ${n(v.read)} were read: it changed during the run`);
     const what = `${v.state === 'completed' ? 'Completed' : 'Incomplete'}: ${n(v.loaded)} of ${n(v.sourceRows)} source rows loaded (${pct.toFixed(2)}%); ${parts.join('; ')}`;
     const next = v.failed ? retry : null;
     if (v.state === 'completed' && pct >= v.minSuccessRate) return { ...base, verdict: 'ok', exitCode: 0, message: `${what}. That meets the ${v.minSuccessRate}% threshold.`, next };

@@ -28,15 +28,23 @@ export function csvCell(v: string, delimiter = ','): string {
   return v;
 }
 
-/** One CSV record (no line ending) from converted values: null is the clearing token #N/A. */
-export function csvLine(values: Array<string | null>, delimiter = ','): string {
+/**
+ * One CSV record (no line ending) from converted values: null is the clearing token #N/A.
+ * `plain[i]` marks columns whose converted text never needs quotes (numbers, dates, booleans).
+ */
+export function csvLine(values: Array<string | null>, delimiter = ',', plain?: boolean[]): string {
   let out = '';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (i > 0) out += delimiter;
-    out += v === null ? NULL_TOKEN : csvCell(v, delimiter);
+    out += v === null ? NULL_TOKEN : plain?.[i] ? v : csvCell(v, delimiter);
   }
   return out;
+}
+
+/** Field types whose converted text is digits, signs, '.', '-', ':', 'T', 'Z' or true/false: never quoted with a comma delimiter. */
+export function isPlainType(fieldType: string): boolean {
+  return ['int', 'long', 'double', 'currency', 'percent', 'date', 'datetime', 'time', 'boolean'].includes(fieldType.toLowerCase());
 }
 
 /**
@@ -94,15 +102,25 @@ const TEXT_TYPES = new Set([
  * field, so it is refused rather than silently blanked.
  */
 export function convertValue(value: unknown, fieldType: string): Converted {
-  return converterFor(fieldType)(value);
+  const c = converterFor(fieldType)(value);
+  return c instanceof Invalid ? { ok: false, reason: c.reason, ...(c.kind ? { kind: c.kind } : {}) } : { ok: true, value: c };
 }
 
-export type Converter = (value: unknown) => Converted;
+/** A value that cannot be written to its field. */
+export class Invalid {
+  public constructor(public readonly reason: string, public readonly kind?: 'UNREPRESENTABLE') {}
+}
 
-/** The converter for a describe field type, chosen once per column. */
+/** A converted cell: the text to upload, null (#N/A), or why it cannot be. */
+export type Cell = string | null | Invalid;
+export type Converter = (value: unknown) => Cell;
+
+const NUMERIC = new Set(['int', 'long', 'double', 'currency', 'percent']);
+
+/** The converter for a describe field type, chosen once per column; no allocation for the common cells. */
 export function converterFor(fieldType: string): Converter {
   const type = fieldType.toLowerCase();
-  let inner: Converter;
+  let inner: (v: unknown) => Converted;
   switch (type) {
     case 'date':
       inner = toDate;
@@ -128,14 +146,32 @@ export function converterFor(fieldType: string): Converter {
     default:
       inner = (v) => toText(v, type);
   }
+  const text = !NUMERIC.has(type) && type !== 'date' && type !== 'datetime' && type !== 'time' && type !== 'boolean';
+  const integer = type === 'int' || type === 'long';
+  const cell = (v: unknown): Cell => {
+    if (text && typeof v === 'string') return v;
+    if (typeof v === 'number' && Number.isFinite(v) && (text || NUMERIC.has(type))) {
+      const t = String(v);
+      if (!t.includes('e') && !(integer && !Number.isInteger(v))) return t === '-0' ? '0' : t;
+    }
+    const c = inner(v);
+    return c.ok ? c.value : new Invalid(c.reason, c.kind);
+  };
+  // Dates and timestamps repeat across rows: remember the last few conversions.
+  const memo = type === 'date' || type === 'datetime' ? new Map<unknown, Cell>() : undefined;
   return (value) => {
-    if (value === null || value === undefined || value === '') return NULL_VALUE;
-    if (value === NULL_TOKEN) return fail(`the text ${NULL_TOKEN} would clear the field in a Bulk API upload`, 'UNREPRESENTABLE');
-    return inner(value);
+    if (value === null || value === undefined || value === '') return null;
+    if (value === NULL_TOKEN) return new Invalid(`the text ${NULL_TOKEN} would clear the field in a Bulk API upload`, 'UNREPRESENTABLE');
+    if (!memo) return cell(value);
+    let c = memo.get(value);
+    if (c === undefined) {
+      c = cell(value);
+      if (memo.size >= 4096) memo.clear();
+      memo.set(value, c);
+    }
+    return c;
   };
 }
-
-const NULL_VALUE: Converted = { ok: true, value: null };
 
 function fail(reason: string, kind?: 'UNREPRESENTABLE'): Converted {
   return kind ? { ok: false, reason, kind } : { ok: false, reason };
@@ -179,6 +215,8 @@ function toNumber(value: unknown, integer: boolean): Converted {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return fail(`${value} is not a number`);
     text = String(value);
+    // The common case: no exponent, so the text is already a plain decimal.
+    if (!text.includes('e')) return integer && !Number.isInteger(value) ? fail(`${show(value)} is not a whole number`) : { ok: true, value: text === '-0' ? '0' : text };
   } else if (typeof value === 'bigint') {
     text = value.toString();
   } else if (typeof value === 'string' && NUMBER_TEXT.test(value.trim())) {

@@ -72,8 +72,11 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Write a whole file so that readers see either the old or the new content, never a mix. */
-export function writeFileAtomic(file: string, content: string | Buffer): void {
+/**
+ * Write a whole file so that readers see either the old or the new content, never a mix;
+ * with `durable` (the default), fsynced with its directory so it survives a power loss.
+ */
+export function writeFileAtomic(file: string, content: string | Buffer, durable = true): void {
   const dir = dirname(file);
   ensureDir(dir);
   const tmp = join(dir, `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
@@ -81,7 +84,7 @@ export function writeFileAtomic(file: string, content: string | Buffer): void {
     const fd = openSync(tmp, 'w', FILE_MODE);
     try {
       writeAll(fd, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -89,11 +92,11 @@ export function writeFileAtomic(file: string, content: string | Buffer): void {
   } catch (err) {
     throw writeError(file, err);
   }
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+export function writeJsonAtomic(file: string, value: unknown, durable = true): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', durable);
 }
 
 export function readJson<T>(file: string): T {

@@ -111,12 +111,16 @@ export class RunLockHandle {
     const onDisk = readLock(this.file);
     if (!onDisk || onDisk.token !== this.current.token) throw new LockLostError(onDisk);
     this.current = { ...this.current, heartbeatAt: now.toISOString(), ...(concurrency ? { concurrency } : {}) };
-    writeJsonAtomic(this.file, this.current);
+    writeJsonAtomic(this.file, this.current, false); // a heartbeat need not survive a power loss: the runner does not either
   }
 
   /** Give the lock up (only if it is still ours). */
   public release(): void {
-    const onDisk = readLock(this.file);
-    if (onDisk && onDisk.token === this.current.token) rmSync(this.file, { force: true });
+    try {
+      const onDisk = readLock(this.file);
+      if (onDisk && onDisk.token === this.current.token) rmSync(this.file, { force: true });
+    } catch {
+      // A directory that became read-only: the heartbeat goes stale and the lock is taken over.
+    }
   }
 }

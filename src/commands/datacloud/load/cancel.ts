@@ -8,6 +8,7 @@ import { readLedger } from '../../../ledger/read.js';
 import { hint, statusOf } from '../../../ledger/status.js';
 import type { RunStatusState } from '../../../ledger/status-types.js';
 import { parseExit1, runFileError } from '../../../cli/run-errors.js';
+import { minutesFlag } from '../../../cli/flags.js';
 import { BulkIngestClient } from '../../../sink/bulk-client.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -38,12 +39,12 @@ export default class LoadCancel extends SfCommand<LoadCancelResult> {
     'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
     'target-org': Flags.optionalOrg({ summary: messages.getMessage('flags.target-org.summary') }),
     'api-version': Flags.orgApiVersion(),
-    wait: Flags.duration({ unit: 'minutes', min: 0, max: 60, summary: messages.getMessage('flags.wait.summary') }),
+    wait: minutesFlag(60)({ summary: messages.getMessage('flags.wait.summary') }),
   };
 
   public async run(): Promise<LoadCancelResult> {
     const { flags } = await parseExit1(this.parse(LoadCancel));
-    const waitMin = flags.wait?.minutes ?? 1;
+    const waitMin = flags.wait ?? 1;
     let run: RunDir;
     let before: RunStatusState;
     let m: RunManifest;
@@ -74,7 +75,7 @@ export default class LoadCancel extends SfCommand<LoadCancelResult> {
       const who = [holder!.pid, holder!.host];
       if (waitMin === 0) {
         this.log(messages.getMessage('info.requestedNoWait', [run.runId, ...who, run.runId]));
-        return { ...base, state: before, requestedAt: request.at, cancelledBy: 'pending', next: hint(run, m, 'status') + ' --wait 10' };
+        return { ...base, state: before, requestedAt: request.at, cancelledBy: 'pending', next: hint(run, m, 'status') + ' --wait 60' };
       }
       this.log(messages.getMessage('info.requested', [run.runId, ...who, waitMin]));
       const deadline = Date.now() + waitMin * 60_000;
@@ -88,7 +89,7 @@ export default class LoadCancel extends SfCommand<LoadCancelResult> {
         const after = readLedger(run);
         return { ...base, state: statusOf(run, after.manifest, after.fold).state, requestedAt: request.at, cancelledBy: 'runner', next: resume };
       }
-      if (lockAlive(readLock(run.lockFile))) throw messages.createError('error.StillRunning', [run.runId, ...who, waitMin], [hint(run, m, 'status') + ' --wait 10']);
+      if (lockAlive(readLock(run.lockFile))) throw messages.createError('error.StillRunning', [run.runId, ...who, waitMin], [hint(run, m, 'status') + ' --wait 60']);
       // The runner died while we waited: finish the job here.
     }
 
@@ -97,7 +98,7 @@ export default class LoadCancel extends SfCommand<LoadCancelResult> {
     try {
       lock = RunLockHandle.acquire(run.lockFile, 'cancel');
     } catch (err) {
-      if (err instanceof RunLockedError) throw messages.createError('error.StillRunning', [run.runId, err.lock.pid, err.lock.host, waitMin], [hint(run, m, 'status') + ' --wait 10']);
+      if (err instanceof RunLockedError) throw messages.createError('error.StillRunning', [run.runId, err.lock.pid, err.lock.host, waitMin], [hint(run, m, 'status') + ' --wait 60']);
       throw err;
     }
     try {

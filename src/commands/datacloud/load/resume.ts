@@ -5,6 +5,7 @@ import { notifyFlag, orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../.
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
+import { boundHeapGrowth } from '../../../cli/heap.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.resume');
@@ -18,6 +19,7 @@ export default class LoadResume extends SfCommand<LoadRunResult> {
 
   public async run(): Promise<LoadRunResult> {
     const { flags } = await parseExit1(this.parse(LoadResume));
+    boundHeapGrowth();
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
     try {

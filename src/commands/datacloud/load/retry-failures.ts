@@ -5,6 +5,7 @@ import { notifyFlag, orgFlags, runIdFlag, runsDirFlag, toSfError } from '../../.
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
+import { boundHeapGrowth } from '../../../cli/heap.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.retry-failures');
@@ -27,6 +28,7 @@ export default class LoadRetryFailures extends SfCommand<RetryFailuresResult> {
 
   public async run(): Promise<RetryFailuresResult> {
     const { flags } = await parseExit1(this.parse(LoadRetryFailures));
+    boundHeapGrowth();
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(startMessages.getMessage('info.stopping')));
     try {

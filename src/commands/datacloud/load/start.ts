@@ -5,6 +5,7 @@ import { definitionFlags, definitionFromFlags, notifyFlag, orgFlags, runsDirFlag
 import { endSession, interruptController, type LoadRunResult } from '../../../cli/run-result.js';
 import { parseExit1 } from '../../../cli/run-errors.js';
 import { LoadProgress } from '../../../ux/progress.js';
+import { boundHeapGrowth } from '../../../cli/heap.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.start');
@@ -17,6 +18,7 @@ export default class LoadStart extends SfCommand<LoadRunResult> {
 
   public async run(): Promise<LoadRunResult> {
     const { flags } = await parseExit1(this.parse(LoadStart));
+    boundHeapGrowth();
     let progress: LoadProgress | undefined;
     const interrupt = interruptController(() => this.warn(messages.getMessage('info.stopping')));
     try {

@@ -6,6 +6,7 @@ import { LedgerReader } from '../../../ledger/read.js';
 import { statusOf } from '../../../ledger/status.js';
 import type { RunStatus } from '../../../ledger/status-types.js';
 import { parseExit1, runFileError } from '../../../cli/run-errors.js';
+import { minutesFlag } from '../../../cli/flags.js';
 import { duration, int, percent } from '../../../report/format.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
@@ -29,7 +30,7 @@ export default class LoadStatus extends SfCommand<LoadStatusResult> {
   public static readonly flags = {
     'run-id': Flags.string({ summary: messages.getMessage('flags.run-id.summary') }),
     'runs-dir': Flags.directory({ summary: messages.getMessage('flags.runs-dir.summary') }),
-    wait: Flags.duration({ unit: 'minutes', min: 0, max: 10_080, summary: messages.getMessage('flags.wait.summary'), description: messages.getMessage('flags.wait.description') }),
+    wait: minutesFlag(10_080)({ summary: messages.getMessage('flags.wait.summary'), description: messages.getMessage('flags.wait.description') }),
     interval: Flags.integer({ summary: messages.getMessage('flags.interval.summary'), min: 1, max: 3600, default: 5 }),
     'min-success-rate': successRateFlag({
       summary: messages.getMessage('flags.min-success-rate.summary'),
@@ -51,9 +52,9 @@ export default class LoadStatus extends SfCommand<LoadStatusResult> {
         return statusOf(run, run.readManifest(), reader.fold, { minSuccessRate });
       };
       status = look();
-      const waitMs = (flags.wait?.minutes ?? 0) * 60_000;
+      const waitMs = (flags.wait ?? 0) * 60_000;
       if (waitMs > 0 && status.health.verdict === 'in-progress') {
-        this.log(messages.getMessage('info.waiting', [run.runId, flags.interval, flags.wait!.minutes]));
+        this.log(messages.getMessage('info.waiting', [run.runId, flags.interval, flags.wait!]));
         const deadline = Date.now() + waitMs;
         let last = '';
         while (status.health.verdict === 'in-progress' && Date.now() < deadline) {
@@ -65,7 +66,7 @@ export default class LoadStatus extends SfCommand<LoadStatusResult> {
           status = look();
         }
         this.log(`${new Date().toISOString().slice(11, 19)} ${compactLine(status)}`);
-        if (status.health.verdict === 'in-progress') this.warn(messages.getMessage('info.waitEnded', [flags.wait!.minutes]));
+        if (status.health.verdict === 'in-progress') this.warn(messages.getMessage('info.waitEnded', [flags.wait!]));
         this.log('');
       }
     } catch (err) {
