@@ -50,6 +50,8 @@ export type EngineModelOptions = {
   order?: 'lpt' | 'rr';
   /** Mimic today's reader: a full page gives up its last row to a next page of its own. */
   fullPageDropsLastRow?: boolean;
+  /** Mimic today's loop: launch only when a job ends (or a backoff is due), not when a poll raised the limit. */
+  launchOnlyOnFinish?: boolean;
   jobRows: (c: JobSizeContext) => number;
   pollSeconds?: [number, number];
   retryDelaysSeconds?: number[];
@@ -89,9 +91,9 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
   const parts = o.scheduler === 'cursor' ? cursorParts(sorted, maxJob, o.soloRows ?? maxJob) : cut(sorted, o.partitionRows);
   const t0 = 0;
   let now = t0;
-  const clientEvents: Array<{ at: number; seq: number; fn: () => void }> = [];
+  const clientEvents: Array<{ at: number; seq: number; fn: () => unknown }> = [];
   let evSeq = 0;
-  const at = (t: number, fn: () => void): void => {
+  const at = (t: number, fn: () => unknown): void => {
     clientEvents.push({ at: t, seq: evSeq++, fn });
   };
   const flights = new Set<Flight>();
@@ -163,7 +165,7 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
     if (flights.size < o.controller.limit && waiting.length > 0) at(Math.min(...waiting.map((p) => p.retryAt)), () => undefined);
   };
 
-  const poll = (f: Flight): void => {
+  const poll = (f: Flight): boolean => {
     const state: ObservedState = f.sim.state === 'Queued' ? 'UploadComplete' : f.sim.state;
     f.queued = state === 'UploadComplete';
     let queued = 0;
@@ -174,7 +176,7 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
     if (!f.sim.terminal) {
       f.poll = Math.min(p1, f.poll * 1.5);
       at(now + f.poll * 1000, () => poll(f));
-      return;
+      return false;
     }
     flights.delete(f);
     f.part.busy = false;
@@ -200,6 +202,7 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
       f.part.retryAt = now + d * 1000;
     }
     o.controller.onFinished(f.seq, { at: now, rows: f.rows.length, lockErrors: lockRows, transientErrors: lockRows, state: f.sim.state as 'JobComplete', processingMs });
+    return true;
   };
 
   launch();
@@ -210,8 +213,8 @@ export function runEngineModel(o: EngineModelOptions): EngineModelResult {
     const e = clientEvents.splice(k, 1)[0];
     now = Math.max(now, e.at);
     sim.advanceTo(now);
-    e.fn();
-    launch();
+    const ended = e.fn();
+    if (!o.launchOnlyOnFinish || ended !== false) launch();
   }
   const sum = sim.summary();
   return {
