@@ -225,6 +225,7 @@ export class LoadSession {
   private async loop(): Promise<void> {
     const pacing = this.manifest.definition.pacing;
     const maxQueries = pacing.maxConcurrentQueries ?? 4;
+    let idle = 0;
     for (;;) {
       if (this.stopping) return;
       const now = this.clock.now();
@@ -239,6 +240,14 @@ export class LoadSession {
       this.emit();
       if (this.tasks.size === 0 && this.scheduler.done) return;
       const due = this.scheduler.nextDue(now);
+      // Nothing running, nothing due, nothing startable: a state the scheduler should never reach.
+      // Say so and stop rather than wait forever.
+      idle = this.tasks.size === 0 && due === undefined ? idle + 1 : 0;
+      if (idle > 3) {
+        throw new LoadError('NoProgress', `The run cannot go on: no job can start and no page can be read (${this.scheduler.counts().queued} partitions not done).`, [
+          'Resume the run; if it stops the same way, report it with the run directory.',
+        ]);
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         if (this.stopping) resolve();

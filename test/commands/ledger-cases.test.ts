@@ -5,11 +5,12 @@
  * against run directories; the crash cases with the crash suite.
  */
 import { expect } from 'chai';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.js';
 import { generateDataset, datasetConfig, opportunityDefinition, type Dataset } from '../emulator/dataset.js';
-import { loginToEmulator, runPlugin, type CommandResult, type OrgHome } from '../helpers/plugin.js';
+import { loginToEmulator, runPlugin, spawnPlugin, type CommandResult, type OrgHome } from '../helpers/plugin.js';
+import { RunDir } from '../../src/state/run-dir.js';
 import { createdJobs, failedNow, fold, jobLog, openRun } from '../helpers/ledger.js';
 
 const FAST = { pollSeconds: [0.05, 0.3], retryDelaysSeconds: [0.05, 0.1, 0.2] };
@@ -194,6 +195,79 @@ describe('issue 8: every row accounted for, exactly once', function () {
     expect(run.readEvents().some((e) => e.type === 'log-repaired')).to.equal(true);
     expect(fold(run).problems()).to.deep.equal([]);
   });
+
+  it('case 8: one runner per run: a second runner refuses while the first holds the lock; after kill -9 the stale lock is taken over', async () => {
+    const ds = generateDataset({ rows: 2_000, parents: 80, seed: 33, shuffle: true, tableName: 'Locked2__dlm' });
+    const def = serve('runlock', ds, { rowsPerJob: 250 });
+    emu.configure({ bulk: { holdAfterJobs: 1 } }); // the run cannot finish until released: it is "still running" for sure
+    const before = new Set(RunDir.list(org.runsDir));
+    const child = spawnPlugin(['datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json'], org);
+    const closed = new Promise<number | null>((r) => child.once('close', r));
+    let runId: string | undefined;
+    for (let i = 0; i < 1200 && !runId; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const id = RunDir.list(org.runsDir).find((x) => !before.has(x));
+      if (id) {
+        try {
+          if (readFileSync(openRun(org.runsDir, id).lockFile, 'utf8').includes('"token"')) runId = id;
+        } catch {
+          runId = undefined;
+        }
+      }
+    }
+    expect(runId, 'the first runner took the lock').to.be.a('string');
+    const second = await resume(runId!);
+    expect(second.code).to.equal(1);
+    expect(second.json.name).to.equal('RunInProgressError');
+    expect(second.json.message).to.match(/still running|being written/);
+    child.kill('SIGKILL');
+    expect(await closed).to.equal(null);
+    emu.configure({ bulk: { holdAfterJobs: null as unknown as number } });
+    const done = await resume(runId!);
+    expect(done.code, done.stderr.slice(-2000)).to.equal(0);
+    expect(done.json.result.totals.loaded).to.equal(2_000);
+    expect(openRun(org.runsDir, runId!).readEvents().some((e) => e.type === 'lock-takeover')).to.equal(true);
+  });
+
+  for (const parentLocks of [false, true]) {
+    it(`case 10: parents that differ only in case are one parent to the org${parentLocks ? ': never two jobs at once, no lock error' : ' (control, parent locks off: the same data does hit lock errors)'}`, async () => {
+      const ds = generateDataset({ rows: 2_400, parents: 6, seed: 34, shuffle: false, skew: false, tableName: `CaseParents${parentLocks}__dlm` });
+      const variants = ['ACME-1', 'AcMe-1', 'Acme-1', 'aCME-1', 'acMe-1', 'acme-1'];
+      const byParent = new Map(ds.parents.map((p, i) => [p, variants[i]]));
+      for (const r of ds.table.rows) r.AccountExternalId__c = byParent.get(String(r.AccountExternalId__c))!;
+      // The control runs a fixed concurrency of 6, so that all six jobs are in flight together.
+      const def = serve(`caseparents-${parentLocks}`, ds, { rowsPerJob: 400, partitions: 6, maxConcurrency: 6, parentLocks, maxAttempts: 1, ...(parentLocks ? {} : { strategy: 'fixed' }) });
+      // Long transactions: six jobs holding one parent at once must time out on its lock.
+      emu.configure({ timeScale: 5, bulk: { lock: { h0: 4, h1: 0, h2: 0, sigma: 0, lockTimeout: 10, pickup: 0.1 } } });
+      try {
+        let res: CommandResult;
+        if (parentLocks) res = await start(def);
+        else {
+          // Hold the org until all six jobs are submitted, then let them run together: their
+          // overlap does not depend on how fast this machine submits them.
+          emu.configure({ bulk: { hold: true } });
+          const child = spawnPlugin(['datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json'], org);
+          let stdout = '';
+          child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+          const closed = new Promise<number | null>((r) => child.once('close', r));
+          for (let i = 0; i < 3000 && emu.bulk.inspectJobs().filter((j) => j.state === 'UploadComplete').length < 6; i++) await new Promise((r) => setTimeout(r, 50));
+          emu.configure({ bulk: { hold: false } });
+          const code = await closed;
+          res = { code, stdout, stderr: '', json: JSON.parse(stdout) };
+        }
+        const t = res.json.result.totals;
+        if (parentLocks) {
+          expect(res.code, res.stderr.slice(-2000)).to.equal(0);
+          expect(t.lockErrors).to.equal(0);
+          expect(t.loaded).to.equal(2_400);
+        } else {
+          expect(t.lockErrors, 'without the parent-lock table the case variants contend').to.be.greaterThan(0);
+        }
+      } finally {
+        emu.configure({ timeScale: 500, bulk: { lock: { h0: null, h1: null, h2: null, sigma: null, lockTimeout: null, pickup: null } } } as never);
+      }
+    });
+  }
 
   it('case 9: one fold: start, status and report give the same totals', async () => {
     const ds = generateDataset({ rows: 5_000, parents: 150, seed: 29, shuffle: true, tableName: 'OneFold__dlm' });

@@ -24,6 +24,8 @@ const HELP = `Usage: node --import tsx test/emulator/cli.ts [options]
   --hot-share X       share of all rows held by each house parent (default 0.01)
   --no-skew           children spread as evenly as possible
   --sorted            keys follow parent order (default: shuffled, as in a real org)
+  --extra-columns N   0-3 more columns: Description__c, Probability__c, LeadSource__c (default 0)
+  --case-sensitive-ids  declare the External ID fields case sensitive (default: insensitive)
   --seed-accounts     put the parent Accounts into the target store
   --config FILE       a JSON ConfigPatch applied on top (faults, dataCloud switches, bulk rules)
   --alias NAME        alias used in the printed login line (default emu)
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
       'hot-share': { type: 'string' },
       'no-skew': { type: 'boolean', default: false },
       sorted: { type: 'boolean', default: false },
+      'extra-columns': { type: 'string' },
+      'case-sensitive-ids': { type: 'boolean', default: false },
       'seed-accounts': { type: 'boolean', default: false },
       config: { type: 'string' },
       alias: { type: 'string', default: 'emu' },
@@ -71,6 +75,8 @@ async function main(): Promise<void> {
     seed,
     skew: values['no-skew'] ? false : { hotParents: num(values['hot-parents'], 'hot-parents', 1), hotShare: num(values['hot-share'], 'hot-share', 0.01) },
     shuffle: !values.sorted,
+    extraColumns: num(values['extra-columns'], 'extra-columns', 0),
+    caseSensitiveExternalIds: values['case-sensitive-ids'],
   });
   const extra: ConfigPatch = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as ConfigPatch) : {};
   const emu = await startEmulator({
@@ -89,7 +95,7 @@ async function main(): Promise<void> {
     `Salesforce emulator listening on ${emu.url}`,
     `  dataset   ${ds.table.name}: ${sum.rows} rows, ${sum.parents} parents (median ${sum.medianChildren}, max ${sum.maxChildren} children${
       sum.hotParents.length ? `; house: ${sum.hotParents.map((h) => `${h.key}=${h.rows}`).join(', ')}` : ''
-    }), ${ds.options.shuffle ? 'shuffled' : 'sorted by parent'}, seed ${seed}, generated in ${Date.now() - t0} ms`,
+    }), ${ds.table.columns.length} columns, ${ds.options.shuffle ? 'shuffled' : 'sorted by parent'}, seed ${seed}, generated in ${Date.now() - t0} ms`,
     `  target    ${Object.keys(ds.sobjects).join(', ')} (external id External_ID__c)`,
     `  time      ${emu.clock.scale}x`,
     `  url       ${emu.url}`,

@@ -1,6 +1,8 @@
 /*
  * Every switch of the emulator in one place. Each module reads its own section;
  * tests change it at run time with `emulator.configure(patch)` or POST /__emulator/config.
+ * In a patch, objects merge key by key, arrays and tables are replaced whole, and `null`
+ * puts a switch back to its default (or removes an optional one).
  */
 
 /** A field of an sObject as served by describe. */
@@ -17,6 +19,12 @@ export type FieldDef = {
   length?: number;
   referenceTo?: string[];
   relationshipName?: string;
+  /**
+   * Served by describe on every field (default false). For an External ID text field it is
+   * the matching rule of upserts and relationship references: false (Salesforce's default
+   * for external ids) matches `ACME-1` and `acme-1` as one record.
+   */
+  caseSensitive?: boolean;
 };
 
 export type SObjectDef = { name: string; label?: string; fields: FieldDef[] };
@@ -26,6 +34,12 @@ export type DcType = 'Varchar' | 'Numeric' | 'Double' | 'Integer' | 'BigInt' | '
 
 export type DcColumn = { name: string; type: DcType };
 
+/**
+ * A Data Cloud table. `rows` as objects is the simple form for tests; big generated tables
+ * are `ColumnarTable`s (datacloud/table.ts) that keep columns and build row objects only
+ * when `rows` is read. A numeric cell may be a decimal string (e.g. beyond 2^53): it goes
+ * on the wire as a JSON number with every digit.
+ */
 export type DcTable = { name: string; columns: DcColumn[]; rows: Array<Record<string, string | number | boolean | null>> };
 
 /** Parameters of the lock model (lock-model.md §7.3). Durations in virtual seconds. */
@@ -103,7 +117,11 @@ export type JobFailureRule = {
   errorMessage: string;
 };
 
-/** An HTTP-level fault: answer `status` (or drop the connection) for matching requests. */
+/**
+ * An HTTP-level fault for matching requests (method, path regex). With only a match it
+ * answers 503; `status` picks the answer; `drop` destroys the socket; `delayMs` waits first
+ * (alone, it only delays the normal answer).
+ */
 export type HttpFault = {
   method?: string;
   /** Regular expression tested against the collapsed path. */
@@ -111,8 +129,16 @@ export type HttpFault = {
   status?: number;
   errorCode?: string;
   message?: string;
-  /** Destroy the socket instead of answering. */
-  drop?: boolean;
+  /**
+   * Destroy the socket instead of answering. `true`/'before': before the request has any
+   * effect. 'after': the request is processed fully (the upload stored, the state changed),
+   * then the socket is destroyed instead of sending the answer.
+   */
+  drop?: boolean | 'before' | 'after';
+  /** Wall milliseconds to wait before handling the request (then fault or answer). */
+  delayMs?: number;
+  /** Let the first n matching requests through untouched (they do not count for `times`). */
+  skip?: number;
   /** Probability per matching request (default 1). */
   rate?: number;
   /** Fire at most this many times. */
@@ -128,9 +154,11 @@ export type EmulatorConfig = {
     orgId: string;
     userId: string;
     username: string;
-    /** After this many authenticated calls, every call answers 401 INVALID_SESSION_ID. */
+    /** After this many authenticated calls, every call answers 401 INVALID_SESSION_ID (null: never). */
     sessionExpiresAfter?: number;
   };
+  /** Entries kept in the request log (`emu.requests`); past it the oldest half is dropped. */
+  requestLogLimit: number;
   apiVersions: string[];
   sobjects: Record<string, SObjectDef>;
   dataCloud: {
@@ -154,6 +182,16 @@ export type EmulatorConfig = {
     querySqlEnabled: boolean;
     /** Max concurrent queries before 429. */
     maxConcurrentQueries: number;
+    /** query-sql results stay readable this many WALL seconds (not virtual: fast time scales must not expire them). */
+    queryExpiryWallSeconds: number;
+    /** queryv2 cursors stay readable this many wall seconds ("within one hour"). */
+    queryv2ExpiryWallSeconds: number;
+    /** Finished query-sql results kept at most (oldest dropped first → 404). */
+    maxRetainedQueries: number;
+    /** New query-sql queries stay Running (no rows) while true; false releases them. */
+    holdQueries: boolean;
+    /** DELETE of an unknown or already deleted query: 404 NOT_FOUND, or 204 (idempotent, as the v3 API documents). */
+    deleteUnknownQuery: 404 | 204;
   };
   bulk: {
     lock: LockModelConfig;
@@ -161,6 +199,17 @@ export type EmulatorConfig = {
     jobFailures: JobFailureRule[];
     /** Max upload bytes per job (150 MB base64 ≈ 100 MB CSV). */
     maxUploadBytes: number;
+    /** Closed jobs stay UploadComplete (never picked up) while true; false lets them run. */
+    hold: boolean;
+    /** Only the first n closed jobs are picked up; later ones hold until this is raised or null. */
+    holdAfterJobs?: number;
+    /** Records per page of GET /jobs/ingest (then nextRecordsUrl). */
+    listPageSize: number;
+    /**
+     * A relationship reference (`Account.External_ID__c`) to a parent not in the store:
+     * 'accept' (the row loads, no parent id), or 'fail' with INVALID_FIELD as Salesforce does.
+     */
+    missingParent: 'accept' | 'fail';
   };
   faults: HttpFault[];
 };
@@ -175,6 +224,7 @@ export function defaultConfig(): EmulatorConfig {
       userId: '005000000000001AAA',
       username: 'emulator@example.com',
     },
+    requestLogLimit: 100_000,
     apiVersions: ['62.0', '63.0', '64.0'],
     sobjects: {},
     dataCloud: {
@@ -189,6 +239,11 @@ export function defaultConfig(): EmulatorConfig {
       queryv2BatchRows: 4_000,
       querySqlEnabled: true,
       maxConcurrentQueries: 15,
+      queryExpiryWallSeconds: 3600,
+      queryv2ExpiryWallSeconds: 3600,
+      maxRetainedQueries: 500,
+      holdQueries: false,
+      deleteUnknownQuery: 404,
     },
     bulk: {
       lock: {
@@ -210,21 +265,42 @@ export function defaultConfig(): EmulatorConfig {
       rowRules: [],
       jobFailures: [],
       maxUploadBytes: 100 * 1024 * 1024,
+      hold: false,
+      listPageSize: 1000,
+      missingParent: 'accept',
     },
     faults: [],
   };
 }
 
-type DeepPartial<T> = T extends Array<infer _U> ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+type DeepPartial<T> = T extends Array<infer _U> ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> | null } : T;
 export type ConfigPatch = DeepPartial<EmulatorConfig>;
 
-/** Merge a patch into the config in place. Arrays are replaced whole; objects are merged key by key. */
-export function applyPatch(target: Record<string, unknown>, patch: Record<string, unknown>): void {
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Merge a patch into the config in place. Plain objects merge key by key; arrays and class
+ * instances (a ColumnarTable) are replaced whole; tables under `dataCloud.tables` are replaced
+ * whole; `undefined` is skipped; `null` restores the default from `defaults` (or deletes the
+ * key when the default has none).
+ */
+export function applyPatch(target: Record<string, unknown>, patch: Record<string, unknown>, defaults: Record<string, unknown> | undefined = defaultConfig(), path = ''): void {
   for (const [k, v] of Object.entries(patch)) {
     if (v === undefined) continue;
+    const here = path ? `${path}.${k}` : k;
+    const def = defaults && isPlainObject(defaults) ? defaults[k] : undefined;
+    if (v === null) {
+      if (def === undefined) delete target[k];
+      else target[k] = structuredClone(def);
+      continue;
+    }
     const cur = target[k];
-    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) {
-      applyPatch(cur as Record<string, unknown>, v as Record<string, unknown>);
+    if (isPlainObject(v) && isPlainObject(cur) && path !== 'dataCloud.tables') {
+      applyPatch(cur, v, isPlainObject(def) ? def : undefined, here);
     } else {
       target[k] = v;
     }

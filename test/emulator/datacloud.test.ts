@@ -209,9 +209,12 @@ describe('emulator: Data Cloud query API', function () {
       expect((await sqlError(`SELECT * FROM "Things__dlm" JOIN "Other__dlm" ON "x" = "y"`)).message).to.contain('JOIN');
       expect((await sqlError(`SELECT * FROM "Things__dlm" WHERE "Id__c" IN (SELECT "Id__c" FROM "Things__dlm")`)).message).to.contain('Subquer');
       expect((await sqlError(`SELECT * FROM (SELECT 1)`)).message).to.contain('Subquer');
-      expect((await sqlError(`SELECT UPPER("Name__c") FROM "Things__dlm"`)).message).to.contain('UPPER');
       expect((await sqlError(`SELECT MAX("Qty__c") FROM "Things__dlm"`)).message).to.contain('MAX');
-      expect((await sqlError(`SELECT * FROM "Things__dlm" WHERE lower("Name__c") = 'x'`)).message).to.contain('lower');
+      expect((await sqlError(`SELECT * FROM "Things__dlm" WHERE trim("Name__c") = 'x'`)).message).to.contain('trim');
+      expect((await sqlError(`SELECT * FROM "Things__dlm" WHERE COUNT(*) > 1`)).message).to.contain('COUNT');
+      expect((await sqlError(`SELECT LOWER("Name__c", 'x') FROM "Things__dlm"`)).message).to.contain('one argument');
+      expect((await sqlError(`SELECT LOWER("Name__c") AS "k", COUNT(*) FROM "Things__dlm" GROUP BY "Name__c"`)).message).to.contain('GROUP BY');
+      expect((await sqlError(`SELECT "Id__c" FROM "Things__dlm" ORDER BY COUNT(*)`)).message).to.contain('grouped');
       expect((await sqlError(`SELECT * FROM "Things__dlm";`)).message).to.contain('Semicolon');
       expect((await sqlError(`SELECT * FROM "Things__dlm" -- all`)).message).to.contain('Comment');
       expect((await sqlError(`SELECT * FROM "Things__dlm" /* all */`)).message).to.contain('Comment');

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
-import { datasetConfig, datasetSummary, generateDataset, seedParents } from './dataset.js';
+import { datasetConfig, datasetSummary, generateDataset, opportunityDefinition, seedParents } from './dataset.js';
 import { startEmulator } from './server.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -97,6 +97,32 @@ describe('emulator: dataset generator', function () {
     const shuffled = generateDataset({ rows: 20_000, parents: 1_000, seed: 4, shuffle: true });
     expect(parentRuns(shuffled.table.rows)).to.be.greaterThan(15_000);
     expect(shuffled.childCounts).to.deep.equal(sorted.childCounts);
+  });
+
+  it('adds up to 3 realistic extra columns without changing the first seven, and declares the external id case rule', () => {
+    const base = generateDataset({ rows: 3_000, parents: 100, seed: 6 });
+    const wide = generateDataset({ rows: 3_000, parents: 100, seed: 6, extraColumns: 3 });
+    expect(wide.table.columns.map((c) => `${c.name}:${c.type}`).slice(7)).to.deep.equal(['Description__c:Varchar', 'Probability__c:Integer', 'LeadSource__c:Varchar']);
+    expect(wide.columns.extra).to.deep.equal(['Description__c', 'Probability__c', 'LeadSource__c']);
+    const strip = (r: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(r).slice(0, 7));
+    expect(JSON.stringify(wide.table.rows.map(strip))).to.equal(JSON.stringify(base.table.rows));
+    const desc = wide.table.rows.map((r) => r.Description__c);
+    expect(desc.filter((d) => d === null).length).to.be.within(60, 240);
+    expect(desc.some((d) => typeof d === 'string' && d.includes(','))).to.equal(true);
+    expect(desc.some((d) => typeof d === 'string' && d.includes('"'))).to.equal(true);
+    expect(desc.some((d) => typeof d === 'string' && d.includes("'"))).to.equal(true);
+    for (const r of wide.table.rows) expect((r.Probability__c as number) % 5).to.equal(0);
+    expect(new Set(wide.table.rows.map((r) => r.LeadSource__c)).size).to.equal(8);
+    expect(wide.sobjects.Opportunity.fields.map((f) => f.name)).to.include.members(['Description', 'Probability', 'LeadSource']);
+    expect(base.sobjects.Opportunity.fields.map((f) => f.name)).to.not.include('Description');
+    expect(opportunityDefinition('ExtOpportunities__dlm', {}, 3)).to.have.nested.property('target.mapping.LeadSource__c', 'LeadSource');
+    expect(generateDataset({ rows: 10, parents: 2, seed: 1, extraColumns: 1 }).table.columns).to.have.length(8);
+
+    for (const obj of ['Opportunity', 'Account']) {
+      expect(base.sobjects[obj].fields.find((f) => f.name === 'External_ID__c')).to.include({ caseSensitive: false });
+      const cs = generateDataset({ rows: 10, parents: 2, seed: 1, caseSensitiveExternalIds: true });
+      expect(cs.sobjects[obj].fields.find((f) => f.name === 'External_ID__c')).to.include({ caseSensitive: true });
+    }
   });
 
   it('generates 200k rows well under 2 s', () => {

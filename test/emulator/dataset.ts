@@ -11,10 +11,18 @@
  * one child while rows allow. Keys follow the seed's format (`externalOpp0000001`). With
  * `shuffle: true` (default) key order is independent of parent order, as in a real org;
  * `shuffle: false` keeps each parent's children contiguous in key order.
+ *
+ * The table is columnar (datacloud/table.ts): 2,000,000 rows of 10 columns take a few
+ * hundred MB. `extraColumns: 1..3` adds Description__c (free text with commas, quotes,
+ * apostrophes, some nulls), Probability__c (Integer) and LeadSource__c (picklist-like, some
+ * nulls), mapped to Opportunity.Description, Probability and LeadSource; the first seven
+ * columns are the same with or without them. External ids are declared
+ * `caseSensitive: false` (Salesforce's default); `caseSensitiveExternalIds: true` flips it.
  */
-import type { ConfigPatch, DcTable, SObjectDef } from './config.js';
+import type { ConfigPatch, DcColumn, DcTable, SObjectDef } from './config.js';
 import type { Emulator } from './server.js';
 import { Rng } from './random.js';
+import { ColumnarTable, DictColumn, InstantColumn, NumberColumn, tableLength, TextColumn, type Column } from './datacloud/table.js';
 
 export type SkewOptions = {
   /** Number of "house" parents (default 1). */
@@ -41,6 +49,10 @@ export type DatasetOptions = {
   keyDigits?: number;
   /** Data Cloud object name (default `ExtOpportunities__dlm`). */
   tableName?: string;
+  /** 0 (default) to 3 more columns: Description__c, Probability__c, LeadSource__c. */
+  extraColumns?: number;
+  /** Declare the External ID fields case sensitive (default false, as Salesforce creates them). */
+  caseSensitiveExternalIds?: boolean;
 };
 
 export type Dataset = {
@@ -57,9 +69,34 @@ export type Dataset = {
   childCounts: number[];
   /** Keys of the hot ("house") parents. */
   hotParents: string[];
-  /** Column names, for definitions and tests. */
-  columns: { key: string; parent: string; name: string; stage: string; closeDate: string; amount: string; lastModified: string };
+  /** Column names, for definitions and tests (`extra`: the extra columns generated). */
+  columns: { key: string; parent: string; name: string; stage: string; closeDate: string; amount: string; lastModified: string; extra: string[] };
 };
+
+/** The extra columns, in order, with their target fields. */
+export const EXTRA_COLUMNS: Array<DcColumn & { target: string }> = [
+  { name: 'Description__c', type: 'Varchar', target: 'Description' },
+  { name: 'Probability__c', type: 'Integer', target: 'Probability' },
+  { name: 'LeadSource__c', type: 'Varchar', target: 'LeadSource' },
+];
+
+const WORDS = [
+  'renewal', 'upsell', 'pilot', 'enterprise', 'regional', 'expansion', 'migration', 'support', 'licence', 'services', 'annual', 'multi-year',
+  'discount', 'partner', 'channel', 'direct', 'cloud', 'on-prem', 'analytics', 'platform', 'onboarding', 'training', 'add-on', 'bundle',
+];
+const PHRASES = ['3-year term', 'Q3 close', "customer's request", 'signed "as is"', 'via reseller; net 30', 'see notes', 'café & co', 'priority: high'];
+const LEAD_SOURCES: Array<string | null> = ['Web', 'Phone Inquiry', 'Partner Referral', 'Purchased List', 'Trade Show', 'Word of mouth', 'Other', null];
+const PROBABILITIES = Array.from({ length: 21 }, (_, i) => i * 5);
+
+function description(rng: Rng): string | null {
+  if (rng.next() < 0.05) return null;
+  const n = 2 + Math.floor(rng.next() * 10);
+  const words: string[] = [];
+  for (let k = 0; k < n; k++) words.push(WORDS[Math.floor(rng.next() * WORDS.length)]);
+  words[0] = words[0][0].toUpperCase() + words[0].slice(1);
+  const tail = rng.next() < 0.4 ? `, ${PHRASES[Math.floor(rng.next() * PHRASES.length)]}` : '';
+  return `${words.join(' ')}${tail}`;
+}
 
 const STAGES = ['Prospecting', 'Qualification', 'Needs Analysis', 'Value Proposition', 'Negotiation/Review', 'Closed Won', 'Closed Lost'];
 
@@ -103,6 +140,8 @@ export function generateDataset(opts: DatasetOptions): Dataset {
   const parentPrefix = opts.parentPrefix ?? 'externalAcc';
   const tableName = opts.tableName ?? 'ExtOpportunities__dlm';
   const shuffle = opts.shuffle ?? true;
+  const extraColumns = Math.max(0, Math.min(EXTRA_COLUMNS.length, Math.floor(opts.extraColumns ?? 0)));
+  const caseSensitive = opts.caseSensitiveExternalIds ?? false;
   const skew: Required<SkewOptions> | false =
     opts.skew === false ? false : { hotParents: opts.skew?.hotParents ?? 1, hotShare: opts.skew?.hotShare ?? 0.01, sigma: opts.skew?.sigma ?? 0.8 };
   if (rows >= 10 ** digits || parents >= 10 ** digits) throw new Error(`generateDataset: ${digits} digits are too few for ${Math.max(rows, parents)} keys`);
@@ -149,7 +188,7 @@ export function generateDataset(opts: DatasetOptions): Dataset {
     }
   }
 
-  // 3. Rows.
+  // 3. Rows, column by column.
   const cols = {
     key: 'ExternalId__c',
     parent: 'AccountExternalId__c',
@@ -158,44 +197,69 @@ export function generateDataset(opts: DatasetOptions): Dataset {
     closeDate: 'CloseDate__c',
     amount: 'Amount__c',
     lastModified: 'LastModified__c',
+    extra: EXTRA_COLUMNS.slice(0, extraColumns).map((c) => c.name),
   };
   const day0 = Date.UTC(2025, 0, 1);
   const days = Array.from({ length: 730 }, (_, d) => new Date(day0 + d * 86_400_000).toISOString().slice(0, 10));
-  const two = (v: number): string => (v < 10 ? `0${v}` : String(v));
-  const out = new Array<Record<string, string | number | null>>(rows);
+  const keys = new TextColumn();
+  const names = new TextColumn();
+  const parentCodes = DictColumn.codesFor(rows, parents);
+  const stages = new Uint8Array(rows);
+  const closes = new Uint16Array(rows);
+  const amounts = new Float64Array(rows);
+  const modified = new Float64Array(rows);
   for (let i = 0; i < rows; i++) {
-    const n = i + 1;
-    const num = String(n).padStart(digits, '0');
+    const num = String(i + 1).padStart(digits, '0');
     const sec = Math.floor(rng.next() * 86_400);
-    out[i] = {
-      ExternalId__c: keyPrefix + num,
-      AccountExternalId__c: parentKeys[parentOf[i]],
-      Name__c: `Opportunity ${num}`,
-      StageName__c: STAGES[Math.floor(rng.next() * STAGES.length)],
-      CloseDate__c: days[Math.floor(rng.next() * 730)],
-      Amount__c: Math.round(Math.exp(8 + 1.2 * rng.normal()) * 100) / 100,
-      LastModified__c: `${days[Math.floor(rng.next() * 730)]}T${two(Math.floor(sec / 3600))}:${two(Math.floor(sec / 60) % 60)}:${two(sec % 60)}.000Z`,
-    };
+    keys.push(keyPrefix + num);
+    parentCodes[i] = parentOf[i];
+    names.push(`Opportunity ${num}`);
+    stages[i] = Math.floor(rng.next() * STAGES.length);
+    closes[i] = Math.floor(rng.next() * 730);
+    amounts[i] = Math.round(Math.exp(8 + 1.2 * rng.normal()) * 100) / 100;
+    modified[i] = day0 + Math.floor(rng.next() * 730) * 86_400_000 + sec * 1000;
+  }
+  const data: Record<string, Column> = {
+    [cols.key]: keys.seal(),
+    [cols.parent]: new DictColumn(parentCodes, parentKeys),
+    [cols.name]: names.seal(),
+    [cols.stage]: new DictColumn(stages, STAGES),
+    [cols.closeDate]: new DictColumn(closes, days),
+    [cols.amount]: new NumberColumn(amounts),
+    [cols.lastModified]: new InstantColumn(modified),
+  };
+  if (extraColumns > 0) {
+    // A separate stream, so the first seven columns do not depend on the width.
+    const xr = new Rng((opts.seed ^ 0x0e7a_c01) >>> 0);
+    const desc = new TextColumn();
+    const prob = new Uint8Array(rows);
+    const lead = new Uint8Array(rows);
+    for (let i = 0; i < rows; i++) {
+      desc.push(description(xr));
+      prob[i] = Math.floor(xr.next() * PROBABILITIES.length);
+      lead[i] = Math.floor(xr.next() * LEAD_SOURCES.length);
+    }
+    data.Description__c = desc.seal();
+    data.Probability__c = new DictColumn(prob, PROBABILITIES);
+    data.LeadSource__c = new DictColumn(lead, LEAD_SOURCES);
   }
 
-  const table: DcTable = {
-    name: tableName,
-    columns: [
-      { name: cols.key, type: 'Varchar' },
-      { name: cols.parent, type: 'Varchar' },
-      { name: cols.name, type: 'Varchar' },
-      { name: cols.stage, type: 'Varchar' },
-      { name: cols.closeDate, type: 'Date' },
-      { name: cols.amount, type: 'Numeric' },
-      { name: cols.lastModified, type: 'Timestamp' },
-    ],
-    rows: out,
-  };
+  const columns: DcColumn[] = [
+    { name: cols.key, type: 'Varchar' },
+    { name: cols.parent, type: 'Varchar' },
+    { name: cols.name, type: 'Varchar' },
+    { name: cols.stage, type: 'Varchar' },
+    { name: cols.closeDate, type: 'Date' },
+    { name: cols.amount, type: 'Numeric' },
+    { name: cols.lastModified, type: 'Timestamp' },
+    ...EXTRA_COLUMNS.slice(0, extraColumns).map(({ name, type }) => ({ name, type })),
+  ];
+  const table: DcTable = new ColumnarTable(tableName, columns, data);
 
   return {
-    options: { rows, parents, seed: opts.seed, skew, shuffle, keyPrefix, parentPrefix, keyDigits: digits, tableName },
+    options: { rows, parents, seed: opts.seed, skew, shuffle, keyPrefix, parentPrefix, keyDigits: digits, tableName, extraColumns, caseSensitiveExternalIds: caseSensitive },
     table,
-    sobjects: targetSObjects(),
+    sobjects: targetSObjects({ extraColumns, caseSensitive }),
     parentKeys,
     parents: parentKeys,
     childCounts,
@@ -204,20 +268,30 @@ export function generateDataset(opts: DatasetOptions): Dataset {
   };
 }
 
-/** Opportunity (upsert target, External_ID__c) and Account (parent, External_ID__c). */
-export function targetSObjects(): Record<string, SObjectDef> {
+/**
+ * Opportunity (upsert target, External_ID__c) and Account (parent, External_ID__c); with
+ * extra columns, Opportunity also has Description, Probability and LeadSource.
+ */
+export function targetSObjects(opts: { extraColumns?: number; caseSensitive?: boolean } = {}): Record<string, SObjectDef> {
+  const caseSensitive = opts.caseSensitive ?? false;
+  const extra = [
+    { name: 'Description', type: 'textarea' as const, length: 32_000 },
+    { name: 'Probability', type: 'percent' as const },
+    { name: 'LeadSource', type: 'picklist' as const, length: 255 },
+  ].slice(0, Math.max(0, Math.min(3, opts.extraColumns ?? 0)));
   return {
     Opportunity: {
       name: 'Opportunity',
       label: 'Opportunity',
       fields: [
         { name: 'Id', type: 'id' },
-        { name: 'External_ID__c', label: 'External ID', type: 'string', length: 255, externalId: true, idLookup: true, unique: true },
+        { name: 'External_ID__c', label: 'External ID', type: 'string', length: 255, externalId: true, idLookup: true, unique: true, caseSensitive },
         { name: 'Name', type: 'string', length: 120, nillable: false },
         { name: 'StageName', type: 'picklist', length: 255, nillable: false },
         { name: 'CloseDate', type: 'date', nillable: false },
         { name: 'Amount', type: 'currency' },
         { name: 'AccountId', label: 'Account ID', type: 'reference', referenceTo: ['Account'], relationshipName: 'Account' },
+        ...extra,
       ],
     },
     Account: {
@@ -226,7 +300,7 @@ export function targetSObjects(): Record<string, SObjectDef> {
       fields: [
         { name: 'Id', type: 'id' },
         { name: 'Name', type: 'string', length: 255, nillable: false },
-        { name: 'External_ID__c', label: 'External ID', type: 'string', length: 255, externalId: true, idLookup: true, unique: true },
+        { name: 'External_ID__c', label: 'External ID', type: 'string', length: 255, externalId: true, idLookup: true, unique: true, caseSensitive },
       ],
     },
   };
@@ -247,7 +321,7 @@ export function seedParents(emu: Emulator, ds: Dataset, object = 'Account'): voi
 export function datasetSummary(ds: Dataset): { rows: number; parents: number; maxChildren: number; medianChildren: number; hotParents: Array<{ key: string; rows: number }> } {
   const sorted = ds.childCounts.slice().sort((a, b) => a - b);
   return {
-    rows: ds.table.rows.length,
+    rows: tableLength(ds.table),
     parents: ds.parentKeys.length,
     maxChildren: sorted[sorted.length - 1] ?? 0,
     medianChildren: sorted[Math.floor(sorted.length / 2)] ?? 0,
@@ -256,7 +330,7 @@ export function datasetSummary(ds: Dataset): { rows: number; parents: number; ma
 }
 
 /** The load definition that maps the generated table onto Opportunity (demo, tests, benchmark). */
-export function opportunityDefinition(table = 'ExtOpportunities__dlm', pacing: Record<string, unknown> = {}): Record<string, unknown> {
+export function opportunityDefinition(table = 'ExtOpportunities__dlm', pacing: Record<string, unknown> = {}, extraColumns = 0): Record<string, unknown> {
   return {
     version: 1,
     source: { object: table, keyColumn: 'ExternalId__c', parentColumn: 'AccountExternalId__c' },
@@ -270,6 +344,7 @@ export function opportunityDefinition(table = 'ExtOpportunities__dlm', pacing: R
         CloseDate__c: 'CloseDate',
         Amount__c: 'Amount',
         AccountExternalId__c: 'Account.External_ID__c',
+        ...Object.fromEntries(EXTRA_COLUMNS.slice(0, extraColumns).map((c) => [c.name, c.target])),
       },
     },
     pacing,

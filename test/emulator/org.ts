@@ -102,6 +102,7 @@ export function registerOrgRoutes(router: Router, emu: Emulator): void {
         length: f.length ?? (f.type === 'string' ? 255 : 0),
         referenceTo: f.referenceTo ?? [],
         relationshipName: f.relationshipName ?? null,
+        caseSensitive: f.caseSensitive ?? false,
       })),
     });
   });

@@ -1,6 +1,14 @@
 /*
  * Bulk API 2.0 ingest endpoints (salesforce-api.md §2). The state machine and the lock
  * model live in service.ts; this file only maps HTTP onto it.
+ *
+ *   POST   {v}/jobs/ingest                    create (JobInfo)
+ *   GET    {v}/jobs/ingest[?jobType=&queryLocator=]   list, paged by nextRecordsUrl
+ *   GET    {v}/jobs/ingest/:id                job info
+ *   PATCH  {v}/jobs/ingest/:id                {"state":"UploadComplete"|"Aborted"}
+ *   DELETE {v}/jobs/ingest/:id                204 (UploadComplete, JobComplete, Aborted, Failed only)
+ *   PUT    {v}/jobs/ingest/:id/batches        the one upload (≤ bulk.maxUploadBytes, else 400)
+ *   GET    {v}/jobs/ingest/:id/successfulResults | failedResults | unprocessedrecords
  */
 import type { IncomingMessage } from 'node:http';
 import { HttpError, Router, sendCsv, sendEmpty, sendJson } from '../http.js';
@@ -15,7 +23,9 @@ export function registerBulkRoutes(router: Router, emu: Emulator): void {
     sendJson(ctx.res, 200, emu.bulk.createJob(body, ctx.apiVersion ?? emu.config.apiVersions.at(-1)!));
   });
 
-  router.on('GET', base, ({ res }) => sendJson(res, 200, emu.bulk.list()));
+  router.on('GET', base, ({ res, query, apiVersion }) =>
+    sendJson(res, 200, emu.bulk.list({ jobType: query.get('jobType'), queryLocator: query.get('queryLocator') }, apiVersion ?? emu.config.apiVersions.at(-1)!))
+  );
 
   router.on('GET', `${base}/:id`, ({ res, params }) => sendJson(res, 200, emu.bulk.info(params.id)));
 

@@ -1,90 +1,44 @@
 /*
  * Bulk API 2.0 ingest engine of the emulator: the job state machine of salesforce-api.md
  * §2 (Open → UploadComplete → InProgress → JobComplete | Failed | Aborted), upload
- * validation, result CSVs, and the parent-record lock model (lock-model.ts) driven on
- * the emulator's virtual clock.
+ * validation, the job listing, result CSVs, and the parent-record lock model
+ * (lock-model.ts) driven on the emulator's virtual clock. Row handling is in rows.ts.
  *
  * The simulation is lazy: every bulk request, and a timer armed for the next event,
  * advances it to clock.now(). Outcomes come from event times, never from sleeps.
+ *
+ * Switches (config.bulk): hold / holdAfterJobs keep closed jobs in UploadComplete until
+ * released; DailyBulkApiBatches is spent per internal batch when a job starts, and a job
+ * that gets fewer batches than it needs processes those and ends Failed (ExceededQuota)
+ * with the rest unprocessed; listPageSize pages GET /jobs/ingest; missingParent.
+ *
+ * One state machine, so its operations stay together in this file (job shapes and JSON
+ * views are in job.ts, row handling in rows.ts, CSV in csv.ts).
+ *
+ * Memory: a job keeps its upload (deflated once parsed) and per-row outcome arrays; the
+ * parsed rows exist only while the job is processed. Result files are written on request
+ * from a re-parse of the upload (a few recent parses are cached).
  */
-import type { FieldDef, SObjectDef } from '../config.js';
+import { deflateRawSync } from 'node:zlib';
 import { sfTimestamp } from '../clock.js';
 import { HttpError } from '../http.js';
 import { findSObject } from '../org.js';
 import { hashUnit, Rng } from '../random.js';
 import type { Emulator } from '../server.js';
-import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, type ColumnDelimiter, type LineEnding, type ParsedCsv } from './csv.js';
-import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimJobInput, type SimSummary } from './lock-model.js';
+import { own, recordIdOf } from '../store.js';
+import { COLUMN_DELIMITERS, lineEndingMatches, parseCsv, writeResultCsv, writeResultFromText, type ColumnDelimiter, type ParsedCsv } from './csv.js';
+import { baseInfo, fullInfo, jobRecord, listInfo, OPERATIONS, uploadText, type DeletedJob, type IngestJob, type IngestOperation, type JobRecord, type JobState, type ResultKind } from './job.js';
+import { LockSimulator, ROW_LOCK_FAILED, ROW_OK, ROW_REJECTED, ROW_UNPROCESSED, type SimJob, type SimSummary } from './lock-model.js';
+import { applyRows, buildInput, commitPlan, fieldOf, resolveColumn } from './rows.js';
 
-export const OPERATIONS = ['insert', 'update', 'upsert', 'delete', 'hardDelete'] as const;
-export type IngestOperation = (typeof OPERATIONS)[number];
-export type JobState = 'Open' | 'UploadComplete' | 'InProgress' | 'JobComplete' | 'Failed' | 'Aborted';
-export type ResultKind = 'successfulResults' | 'failedResults' | 'unprocessedrecords';
+export { OPERATIONS, type IngestOperation, type JobState, type ResultKind, type JobRecord, type DeletedJob } from './job.js';
 
 const CREATE_KEYS = new Set(['object', 'operation', 'externalIdFieldName', 'contentType', 'lineEnding', 'columnDelimiter', 'assignmentRuleId']);
-
-type IngestJob = {
-  id: string;
-  seq: number;
-  object: string;
-  operation: IngestOperation;
-  externalIdFieldName?: string;
-  assignmentRuleId?: string;
-  lineEnding: LineEnding;
-  columnDelimiter: ColumnDelimiter;
-  apiVersion: string;
-  /** State before the simulator owns the job (Open, UploadComplete) or after a validation failure / early abort. */
-  state: JobState;
-  createdAt: number;
-  modstamp: number;
-  uploaded: boolean;
-  data?: Buffer;
-  uploadedBytes: number;
-  uploadCompleteAt?: number;
-  failedAt?: number;
-  errorMessage?: string;
-  parsed?: ParsedCsv;
-  extIdx: number;
-  idIdx: number;
-  sim?: SimJob;
-  /** Per row: record id (successes, and failures on existing records). */
-  sfId: Array<string | undefined>;
-  created?: Uint8Array;
-  deleted: boolean;
-};
-
-/** One job as benchmarks and tests read it (virtual epoch ms; null when not reached). */
-export type JobRecord = {
-  id: string;
-  seq: number;
-  object: string;
-  operation: IngestOperation;
-  state: JobState;
-  deleted: boolean;
-  rows: number;
-  createdAt: number;
-  uploadCompleteAt: number | null;
-  firstPickupAt: number | null;
-  completedAt: number | null;
-  /** completedAt − uploadCompleteAt, virtual ms. */
-  durationMs: number | null;
-  internalBatches: number;
-  batchAttempts: number;
-  chunks: number;
-  lockFailedChunks: number;
-  /** Rows failed with UNABLE_TO_LOCK_ROW. */
-  lockFailures: number;
-  retries: number;
-  succeeded: number;
-  failed: number;
-  unprocessed: number;
-  processed: number;
-  /** Worker occupation of this job's batch attempts, virtual ms. */
-  busyMs: number;
-  /** Time inside chunks (lock waits + holds), virtual ms. */
-  activeMs: number;
-  errorMessage: string | null;
-};
+const JOB_TYPES = new Set(['BigObjectIngest', 'Classic', 'V2Ingest']);
+/** Parses of uploads kept for result files (a job's three result GETs parse once). */
+const PARSE_CACHE = 6;
+/** Listings whose queryLocator can still be followed. */
+const LISTINGS_KEPT = 50;
 
 export type BulkSummary = SimSummary & { scale: number };
 
@@ -92,9 +46,15 @@ export class BulkService {
   private readonly jobs = new Map<string, IngestJob>();
   private readonly order: IngestJob[] = [];
   private readonly bySim = new WeakMap<SimJob, IngestJob>();
-  /** Record id → store key, per object (lower-case), for update/delete. */
-  private readonly idIndex = new Map<string, Map<string, string>>();
   private readonly sim: LockSimulator;
+  private readonly held: IngestJob[] = [];
+  private readonly deleted: DeletedJob[] = [];
+  private readonly parsed = new Map<string, ParsedCsv>();
+  private readonly texts = new Map<string, string>();
+  private readonly listings = new Map<string, string[]>();
+  private listingSeq = 0;
+  /** Jobs handed to the simulator so far (for holdAfterJobs). */
+  private started = 0;
   private seq = 0;
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
@@ -103,9 +63,16 @@ export class BulkService {
 
   public constructor(private readonly emu: Emulator) {
     this.sim = new LockSimulator(() => this.emu.config.bulk.lock, emu.config.seed, {
-      onRowsCommitted: (sj, from, to, at) => this.applyRows(sj, from, to, at),
+      onRowsCommitted: (sj, from, to, at) => {
+        const job = this.bySim.get(sj);
+        if (job?.rows && job.plan) applyRows(this.emu, job, job.plan, sj, job.rows, from, to, at);
+      },
       onJobStarted: (sj, at) => this.touch(sj, at),
-      onJobFinished: (sj, at) => this.touch(sj, at),
+      onJobFinished: (sj, at) => {
+        this.touch(sj, at);
+        const job = this.bySim.get(sj);
+        if (job) job.rows = undefined; // the upload stays in job.data for result files
+      },
     });
   }
 
@@ -118,18 +85,20 @@ export class BulkService {
 
   // ---- simulation driving ----
 
-  /** Advance the simulation to the virtual now and re-arm the timer. */
+  /** Advance the simulation to the virtual now, start released jobs, re-arm the timer. */
   public pump(): void {
-    this.sim.advanceTo(this.emu.clock.now());
+    const now = this.emu.clock.now();
+    this.sim.advanceTo(now);
+    this.releaseHeld(now);
     this.arm();
   }
 
-  /** True while any job is queued or running (or has a pending validation). */
+  /** True while any job is queued or running (or has a pending validation). Held jobs do not count. */
   public get busy(): boolean {
     return this.sim.pendingEvents > 0;
   }
 
-  /** Resolves when nothing is left to simulate (every submitted job is terminal). */
+  /** Resolves when nothing is left to simulate (every started job is terminal; held jobs stay held). */
   public whenIdle(): Promise<void> {
     this.pump();
     if (!this.busy || this.stopped) return Promise.resolve();
@@ -160,9 +129,23 @@ export class BulkService {
     this.timer.unref();
   }
 
+  private holding(): boolean {
+    const b = this.emu.config.bulk;
+    return b.hold === true || (typeof b.holdAfterJobs === 'number' && this.started >= b.holdAfterJobs);
+  }
+
+  private releaseHeld(now: number): void {
+    while (this.held.length > 0 && !this.holding()) {
+      const job = this.held.shift()!;
+      job.held = false;
+      if (job.deleted || job.sim || job.state !== 'UploadComplete') continue;
+      this.startJob(job, now);
+    }
+  }
+
   // ---- HTTP-level operations (throw HttpError) ----
 
-  public createJob(body: unknown, apiVersion: string): Record<string, unknown> {
+  public createJob(body: unknown, apiVersion: string, opts: { createdById?: string } = {}): Record<string, unknown> {
     this.pump();
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'JSON_PARSER_ERROR', 'The request body must be a JSON object.');
     const b = body as Record<string, unknown>;
@@ -212,19 +195,22 @@ export class BulkService {
       lineEnding,
       columnDelimiter: columnDelimiter as ColumnDelimiter,
       apiVersion,
+      createdById: opts.createdById ?? this.emu.config.auth.userId,
       state: 'Open',
       createdAt: now,
       modstamp: now,
       uploaded: false,
       uploadedBytes: 0,
+      header: [],
       extIdx: -1,
       idIdx: -1,
-      sfId: [],
+      simRows: 0,
+      held: false,
       deleted: false,
     };
     this.jobs.set(job.id, job);
     this.order.push(job);
-    return this.baseInfo(job);
+    return baseInfo(job, this.stateOf(job));
   }
 
   /** PUT .../batches: exactly one upload per Open job. */
@@ -254,37 +240,56 @@ export class BulkService {
     if (target === 'UploadComplete') {
       if (current !== 'Open') throw new HttpError(400, 'INVALIDJOBSTATE', `Invalid state transition from ${current} to UploadComplete`);
       this.closeJob(job, now);
-      return this.baseInfo(job);
+      return baseInfo(job, this.stateOf(job));
     }
     if (target === 'Aborted') {
       if (current !== 'Open' && current !== 'UploadComplete' && current !== 'InProgress') {
         throw new HttpError(400, 'INVALIDJOBSTATE', `Invalid state transition from ${current} to Aborted`);
       }
-      if (job.sim) this.sim.abort(job.sim, now);
-      else {
-        job.state = 'Aborted';
-        job.failedAt = now;
-        this.ensureParsed(job);
-      }
-      job.modstamp = now;
+      this.abortJob(job, now);
       this.arm();
-      return this.baseInfo(job);
+      return baseInfo(job, this.stateOf(job));
     }
     throw new HttpError(400, 'INVALIDJOBSTATE', `Invalid state transition from ${current} to ${String(target)}`);
   }
 
   public info(id: string): Record<string, unknown> {
     this.pump();
-    return this.fullInfo(this.get(id));
+    const job = this.get(id);
+    return fullInfo(job, this.stateOf(job), this.errorMessage(job), this.emu.clock.now());
   }
 
-  public list(): Record<string, unknown> {
+  /**
+   * GET /jobs/ingest: records of the doc's shape, `listPageSize` per page; a first call
+   * snapshots the matching jobs and later pages follow `nextRecordsUrl` (queryLocator).
+   */
+  public list(params: { jobType?: string | null; queryLocator?: string | null }, apiVersion: string): Record<string, unknown> {
     this.pump();
-    return {
-      done: true,
-      records: this.order.filter((j) => !j.deleted).map((j) => ({ ...this.baseInfo(j), jobType: 'V2Ingest' })),
-      nextRecordsUrl: null,
-    };
+    let ids: string[];
+    let offset = 0;
+    let listing: string;
+    if (params.queryLocator) {
+      const m = /^(01gEM\d{10})-(\d+)$/.exec(params.queryLocator);
+      const snap = m ? this.listings.get(m[1]) : undefined;
+      if (!m || !snap) throw new HttpError(400, 'INVALID_QUERY_LOCATOR', `Invalid query locator: ${params.queryLocator}`);
+      listing = m[1];
+      ids = snap;
+      offset = Number(m[2]);
+    } else {
+      const jobType = params.jobType ?? undefined;
+      if (jobType !== undefined && !JOB_TYPES.has(jobType)) {
+        throw new HttpError(400, 'INVALIDJOB', `InvalidJob : Invalid jobType: ${jobType}. Valid values are ${[...JOB_TYPES].join(', ')}`);
+      }
+      ids = this.order.filter((j) => !j.deleted && (jobType === undefined || jobType === 'V2Ingest')).map((j) => j.id);
+      listing = `01gEM${String(++this.listingSeq).padStart(10, '0')}`;
+      this.listings.set(listing, ids);
+      if (this.listings.size > LISTINGS_KEPT) this.listings.delete(this.listings.keys().next().value!);
+    }
+    const size = Math.max(1, Math.floor(this.emu.config.bulk.listPageSize));
+    const page = ids.slice(offset, offset + size);
+    const done = offset + size >= ids.length;
+    const records = page.map((id) => this.jobs.get(id)).filter((j): j is IngestJob => j !== undefined).map((j) => listInfo(j, this.stateOf(j)));
+    return { done, records, nextRecordsUrl: done ? null : `/services/data/v${apiVersion}/jobs/ingest?queryLocator=${listing}-${offset + size}` };
   }
 
   public deleteJob(id: string): void {
@@ -292,18 +297,25 @@ export class BulkService {
     const job = this.get(id);
     const state = this.stateOf(job);
     if (state === 'Open' || state === 'InProgress') throw new HttpError(400, 'INVALIDJOBSTATE', `Job can't be deleted in state ${state}`);
-    if (state === 'UploadComplete') {
-      if (job.sim) this.sim.abort(job.sim, this.emu.clock.now());
-      else {
-        job.state = 'Aborted';
-        job.failedAt = this.emu.clock.now();
-      }
-    }
+    if (state === 'UploadComplete') this.abortJob(job, this.emu.clock.now());
     job.deleted = true;
     job.data = undefined;
-    job.parsed = undefined;
-    job.sfId = [];
+    job.packed = undefined;
+    job.rows = undefined;
+    job.plan = undefined;
+    this.parsed.delete(job.id);
+    this.texts.delete(job.id);
+    job.layout = undefined;
     this.jobs.delete(job.id);
+    this.deleted.push({
+      id: job.id,
+      object: job.object,
+      operation: job.operation,
+      createdById: job.createdById,
+      createdDate: sfTimestamp(job.createdAt),
+      stateAtDeletion: state,
+      deletedAt: sfTimestamp(this.emu.clock.now()),
+    });
     this.arm();
   }
 
@@ -314,26 +326,43 @@ export class BulkService {
     if (state !== 'JobComplete' && state !== 'Failed' && state !== 'Aborted') {
       throw new HttpError(400, 'INVALIDJOBSTATE', `Results are not available for a job in state ${state}`);
     }
-    const parsed = job.parsed ?? this.ensureParsed(job);
-    const header = parsed?.header ?? [];
-    const rows = parsed?.rows ?? [];
     const sim = job.sim;
-    const pick = (want: (r: number) => boolean): number[] => {
+    const simRows = job.simRows;
+    const pick = (n: number, want: (r: number) => boolean): number[] => {
       const idx: number[] = [];
-      for (let r = 0; r < rows.length; r++) if (want(r)) idx.push(r);
+      for (let r = 0; r < n; r++) if (want(r)) idx.push(r);
       return new Rng((this.emu.config.seed ^ Math.imul(job.seq, 0x9e3779b1)) >>> 0).shuffle(idx);
     };
-    if (kind === 'successfulResults') {
-      const idx = sim ? pick((r) => sim.outcome[r] === ROW_OK) : [];
-      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Created'], header, mapRows(idx, (r) => [job.sfId[r] ?? '', job.created?.[r] ? 'true' : 'false', ...rows[r]]));
+    const wanted = (n: number): number[] => {
+      if (kind === 'successfulResults') return sim ? pick(n, (r) => r < simRows && sim.outcome[r] === ROW_OK) : [];
+      if (kind === 'failedResults') return sim ? pick(n, (r) => r < simRows && (sim.outcome[r] === ROW_REJECTED || sim.outcome[r] === ROW_LOCK_FAILED)) : [];
+      return sim ? pick(n, (r) => r >= simRows || sim.outcome[r] === ROW_UNPROCESSED) : state === 'JobComplete' ? [] : pick(n, () => true);
+    };
+    const prefixHeader = kind === 'successfulResults' ? ['sf__Id', 'sf__Created'] : kind === 'failedResults' ? ['sf__Id', 'sf__Error'] : [];
+    const idOf = (r: number, row: () => string[]): string => {
+      if (job.operation === 'upsert' || job.operation === 'insert') {
+        const seq = job.plan?.idSeq[r] ?? 0;
+        return seq > 0 ? recordIdOf(seq) : '';
+      }
+      return job.idIdx >= 0 ? row()[job.idIdx] ?? '' : '';
+    };
+    const cellsWith = (row: (r: number) => string[]) => (r: number): string[] => {
+      if (kind === 'successfulResults') return [idOf(r, () => row(r)), job.plan?.created[r] ? 'true' : 'false'];
+      if (kind === 'failedResults') return [idOf(r, () => row(r)), sim!.input.errors[sim!.errorOf[r]] ?? ''];
+      return [];
+    };
+
+    // Cut from the upload text (no re-parse) when the job was parsed at start.
+    const text = job.layout ? this.textOf(job) : undefined;
+    if (job.layout && text !== undefined) {
+      const row = (r: number): string[] => this.rowsOf(job)!.rows[r];
+      return writeResultFromText(job.columnDelimiter, prefixHeader, job.header, wanted(job.layout.starts.length), cellsWith(row), text, job.layout, row);
     }
-    if (kind === 'failedResults') {
-      const idx = sim ? pick((r) => sim.outcome[r] === ROW_REJECTED || sim.outcome[r] === ROW_LOCK_FAILED) : [];
-      return writeResultCsv(job.columnDelimiter, ['sf__Id', 'sf__Error'], header, mapRows(idx, (r) => [job.sfId[r] ?? '', sim!.input.errors[sim!.errorOf[r]] ?? '', ...rows[r]]));
-    }
-    if (!parsed && job.data) return job.data.toString('utf8'); // never parsed (bad CSV): hand back what was uploaded
-    const idx = sim ? pick((r) => sim.outcome[r] === ROW_UNPROCESSED) : state === 'JobComplete' ? [] : pick(() => true);
-    return writeResultCsv(job.columnDelimiter, [], header, mapRows(idx, (r) => rows[r]));
+    const parsed = this.rowsOf(job);
+    if (!parsed && kind === 'unprocessedrecords' && job.data) return job.data.toString('utf8'); // never parsed (bad CSV): hand back what was uploaded
+    const rows = parsed?.rows ?? [];
+    const cells = cellsWith((r) => rows[r]);
+    return writeResultCsv(job.columnDelimiter, prefixHeader, parsed?.header ?? [], mapRows(wanted(rows.length), (r) => [...cells(r), ...rows[r]]));
   }
 
   // ---- inspection ----
@@ -341,13 +370,31 @@ export class BulkService {
   /** Every job ever created (deleted ones too), in creation order. */
   public inspectJobs(): JobRecord[] {
     this.pump();
-    return this.order.map((j) => this.record(j));
+    return this.order.map((j) => jobRecord(j, this.stateOf(j), this.errorMessage(j)));
   }
 
   public inspectJob(id: string): JobRecord | undefined {
     this.pump();
     const j = this.order.find((x) => x.id === id);
-    return j ? this.record(j) : undefined;
+    return j ? jobRecord(j, this.stateOf(j), this.errorMessage(j)) : undefined;
+  }
+
+  /** Bytes kept per job for result files and outcomes (uploads, layouts, commit plans). */
+  public heldBytes(): { uploads: number; layouts: number; plans: number } {
+    let uploads = 0;
+    let layouts = 0;
+    let plans = 0;
+    for (const j of this.jobs.values()) {
+      uploads += (j.packed?.length ?? 0) + (j.data?.length ?? 0);
+      if (j.layout) layouts += j.layout.starts.byteLength + j.layout.ends.byteLength + j.layout.simple.byteLength;
+      if (j.plan) plans += j.plan.idSeq.byteLength + j.plan.created.byteLength;
+    }
+    return { uploads, layouts, plans };
+  }
+
+  /** Jobs deleted through DELETE /jobs/ingest/{id}, oldest first. */
+  public deletedJobs(): DeletedJob[] {
+    return this.deleted.slice();
   }
 
   /** Org-wide simulation counters (internal batches, busy worker seconds, span, physical limit). */
@@ -365,8 +412,19 @@ export class BulkService {
   }
 
   private stateOf(job: IngestJob): JobState {
-    if (job.sim) return job.sim.state === 'Queued' ? 'UploadComplete' : job.sim.state;
+    if (job.sim) {
+      const s = job.sim.state;
+      if (s === 'Queued') return 'UploadComplete';
+      if (s === 'JobComplete' && job.quotaMessage) return 'Failed';
+      return s;
+    }
     return job.state;
+  }
+
+  private errorMessage(job: IngestJob): string | undefined {
+    if (job.sim?.state === 'Failed') return job.sim.failReason;
+    if (job.sim?.state === 'JobComplete' && job.quotaMessage) return job.quotaMessage;
+    return job.state === 'Failed' ? job.errorMessage : undefined;
   }
 
   private touch(sj: SimJob, at: number): void {
@@ -374,98 +432,62 @@ export class BulkService {
     if (job) job.modstamp = Math.max(job.modstamp, at);
   }
 
-  private record(j: IngestJob): JobRecord {
-    const s = j.sim;
-    const completedAt = s?.completedAt ?? j.failedAt ?? null;
-    return {
-      id: j.id,
-      seq: j.seq,
-      object: j.object,
-      operation: j.operation,
-      state: this.stateOf(j),
-      deleted: j.deleted,
-      rows: s?.input.rowCount ?? j.parsed?.rows.length ?? 0,
-      createdAt: j.createdAt,
-      uploadCompleteAt: j.uploadCompleteAt ?? null,
-      firstPickupAt: s?.firstPickupAt ?? null,
-      completedAt,
-      durationMs: completedAt !== null && j.uploadCompleteAt !== undefined ? completedAt - j.uploadCompleteAt : null,
-      internalBatches: s?.stats.internalBatches ?? 0,
-      batchAttempts: s?.stats.batchAttempts ?? 0,
-      chunks: s?.stats.chunks ?? 0,
-      lockFailedChunks: s?.stats.lockFailedChunks ?? 0,
-      lockFailures: s?.stats.lockFailedRows ?? 0,
-      retries: s?.stats.retries ?? 0,
-      succeeded: s?.stats.succeeded ?? 0,
-      failed: s?.stats.failed ?? 0,
-      unprocessed: s?.stats.unprocessed ?? (this.stateOf(j) === 'Failed' || this.stateOf(j) === 'Aborted' ? j.parsed?.rows.length ?? 0 : 0),
-      processed: s?.processed ?? 0,
-      busyMs: s?.stats.busyMs ?? 0,
-      activeMs: s?.stats.activeMs ?? 0,
-      errorMessage: this.errorMessage(j) ?? null,
-    };
+  /** The upload text (inflated; a few recent ones cached). */
+  private textOf(job: IngestJob): string | undefined {
+    const hit = this.texts.get(job.id);
+    if (hit !== undefined) return hit;
+    const text = uploadText(job);
+    if (text === undefined) return undefined;
+    this.texts.set(job.id, text);
+    if (this.texts.size > PARSE_CACHE) this.texts.delete(this.texts.keys().next().value!);
+    return text;
   }
 
-  private errorMessage(job: IngestJob): string | undefined {
-    if (job.sim?.state === 'Failed') return job.sim.failReason;
-    return job.state === 'Failed' ? job.errorMessage : undefined;
-  }
-
-  private baseInfo(job: IngestJob): Record<string, unknown> {
-    const v = job.apiVersion;
-    return {
-      id: job.id,
-      operation: job.operation,
-      object: job.object,
-      createdById: this.emu.config.auth.userId,
-      createdDate: sfTimestamp(job.createdAt),
-      systemModstamp: sfTimestamp(job.modstamp),
-      state: this.stateOf(job),
-      ...(job.externalIdFieldName ? { externalIdFieldName: job.externalIdFieldName } : {}),
-      ...(job.assignmentRuleId ? { assignmentRuleId: job.assignmentRuleId } : {}),
-      concurrencyMode: 'Parallel',
-      contentType: 'CSV',
-      apiVersion: Number(v),
-      contentUrl: `services/data/v${v}/jobs/ingest/${job.id}/batches`,
-      lineEnding: job.lineEnding,
-      columnDelimiter: job.columnDelimiter,
-    };
-  }
-
-  private fullInfo(job: IngestJob): Record<string, unknown> {
-    const s = job.sim;
-    const now = this.emu.clock.now();
-    const start = s?.firstPickupAt;
-    const end = s?.completedAt ?? now;
-    const err = this.errorMessage(job);
-    return {
-      ...this.baseInfo(job),
-      jobType: 'V2Ingest',
-      numberRecordsProcessed: s?.processed ?? 0,
-      numberRecordsFailed: s?.stats.failed ?? 0,
-      retries: s?.stats.retries ?? 0,
-      totalProcessingTime: start !== undefined ? Math.round(end - start) : 0,
-      apiActiveProcessingTime: Math.round(s?.stats.activeMs ?? 0),
-      apexProcessingTime: 0,
-      ...(err !== undefined ? { errorMessage: err } : {}),
-    };
-  }
-
-  private ensureParsed(job: IngestJob): ParsedCsv | undefined {
-    if (job.parsed || !job.data) return job.parsed;
+  /** The job's header and rows: the live parse while it runs, else a cached re-parse of the upload. */
+  private rowsOf(job: IngestJob): ParsedCsv | undefined {
+    if (job.rows) return { header: job.header, rows: job.rows };
+    const hit = this.parsed.get(job.id);
+    if (hit) return hit;
+    const text = this.textOf(job);
+    if (text === undefined) return undefined;
+    let p: ParsedCsv;
     try {
-      job.parsed = parseCsv(job.data.toString('utf8'), job.columnDelimiter);
+      p = parseCsv(text, job.columnDelimiter);
     } catch {
       return undefined;
     }
-    return job.parsed;
+    job.rowCount = p.rows.length;
+    this.parsed.set(job.id, p);
+    if (this.parsed.size > PARSE_CACHE) this.parsed.delete(this.parsed.keys().next().value!);
+    return p;
   }
 
-  /** PATCH UploadComplete: validate, then hand the rows to the lock model (or fail the job after pickup). */
+  private abortJob(job: IngestJob, now: number): void {
+    if (job.sim) this.sim.abort(job.sim, now);
+    else {
+      job.state = 'Aborted';
+      job.failedAt = now;
+      if (job.rowCount === undefined) this.rowsOf(job);
+    }
+    job.modstamp = now;
+  }
+
+  /** PATCH UploadComplete: queue the job, or hold it (bulk.hold / holdAfterJobs). */
   private closeJob(job: IngestJob, now: number): void {
     job.state = 'UploadComplete';
     job.uploadCompleteAt = now;
     job.modstamp = now;
+    if (this.holding()) {
+      job.held = true;
+      this.held.push(job);
+      return;
+    }
+    this.startJob(job, now);
+  }
+
+  /** Validate, spend the batch allocation, then hand the rows to the lock model (or fail the job after pickup). */
+  private startJob(job: IngestJob, now: number): void {
+    this.started++;
     const lock = this.emu.config.bulk.lock;
     const failLater = (message: string): void => {
       this.sim.schedule(now + lock.pickup * 1000, () => {
@@ -485,13 +507,14 @@ export class BulkService {
     }
     let parsed: ParsedCsv;
     try {
-      parsed = parseCsv(text, job.columnDelimiter);
+      parsed = parseCsv(text, job.columnDelimiter, true);
     } catch (err) {
       return failLater(`ClientInputError : Failed to parse the CSV data: ${err instanceof Error ? err.message : String(err)}`);
     }
-    job.parsed = parsed;
-    job.data = undefined;
-    const { header, rows } = parsed;
+    const rows = parsed.rows;
+    const header = (job.header = parsed.header.map(own)); // the header outlives the upload text
+    job.layout = parsed.layout;
+    job.rowCount = rows.length;
     for (const col of header) {
       if (!resolveColumn(this.emu, def, col)) return failLater(`InvalidBatch : Field name not found : ${col}`);
     }
@@ -509,140 +532,27 @@ export class BulkService {
         ((r.jobNumbers?.includes(job.seq) ?? false) || (r.rate !== undefined && hashUnit(String(job.seq), 7) < r.rate))
     );
     if (rule) return failLater(rule.errorMessage);
-    const batches = Math.ceil(rows.length / Math.max(1, lock.batchSize));
-    if (!this.emu.limits.spend('DailyBulkApiBatches', batches)) {
-      return failLater('ExceededQuota : The daily batch allocation (DailyBulkApiBatches) is exhausted.');
+    // One DailyBulkApiBatches per internal batch; what the allocation cannot cover is never processed.
+    const size = Math.max(1, Math.floor(lock.batchSize));
+    const batches = Math.ceil(rows.length / size);
+    const allowed = Math.min(batches, Math.max(0, this.emu.limits.remaining('DailyBulkApiBatches')));
+    if (batches > 0 && allowed === 0) return failLater('ExceededQuota : The daily batch allocation (DailyBulkApiBatches) is exhausted.');
+    this.emu.limits.spend('DailyBulkApiBatches', allowed);
+    job.simRows = Math.min(rows.length, allowed * size);
+    if (job.simRows < rows.length) {
+      job.quotaMessage = `ExceededQuota : The daily batch allocation (DailyBulkApiBatches) ran out while the job was processing: ${rows.length - job.simRows} records were not processed.`;
     }
-
-    const input = this.buildInput(job, def, parsed);
-    job.sfId = new Array<string | undefined>(rows.length);
-    job.created = new Uint8Array(rows.length);
-    const sj = this.sim.submit(input, now);
+    job.rows = rows;
+    if (job.data) {
+      job.packed = deflateRawSync(job.data, { level: 1 });
+      job.data = undefined;
+    }
+    job.plan = commitPlan(this.emu, job, def, rows.length);
+    const sj = this.sim.submit(buildInput(this.emu, this.sim, job, def, rows, job.simRows), now);
     job.sim = sj;
     this.bySim.set(sj, job);
+    if (sj.terminal) job.rows = undefined;
     this.arm();
-  }
-
-  /** Parents (lock keys) and row-rule rejections of every row. */
-  private buildInput(job: IngestJob, def: SObjectDef, parsed: ParsedCsv): SimJobInput {
-    const { header, rows } = parsed;
-    const lower = header.map((h) => h.toLowerCase());
-    const cfg = this.emu.config.bulk;
-    let parentCols: number[];
-    if (cfg.lock.parentColumns) {
-      parentCols = cfg.lock.parentColumns.map((c) => lower.indexOf(c.toLowerCase())).filter((i) => i >= 0);
-    } else {
-      parentCols = [];
-      header.forEach((col, i) => {
-        const r = resolveColumn(this.emu, def, col);
-        if (r && (r.kind === 'rel' || (r.field.type === 'reference' && r.field.name.toLowerCase() !== 'id'))) parentCols.push(i);
-      });
-    }
-    const errors: string[] = [];
-    const parentStart = new Int32Array(rows.length + 1);
-    const ids: number[] = [];
-    for (let r = 0; r < rows.length; r++) {
-      parentStart[r] = ids.length;
-      for (const c of parentCols) {
-        const v = rows[r][c];
-        if (v === undefined || v === '' || v === '#N/A') continue;
-        ids.push(this.sim.intern(`${lower[c]}\u0000${v}`, v));
-      }
-    }
-    parentStart[rows.length] = ids.length;
-
-    let rejectError: Int32Array | undefined;
-    const rules = cfg.rowRules.filter((rr) => !rr.object || rr.object.toLowerCase() === job.object.toLowerCase());
-    if (rules.length > 0) {
-      rejectError = new Int32Array(rows.length).fill(-1);
-      const keyIdx = job.extIdx >= 0 ? job.extIdx : job.idIdx;
-      rules.forEach((rule) => {
-        const errIndex = errors.length;
-        const tail = rule.fields && rule.fields.length > 0 ? `${rule.fields.join(', ')} --` : '--';
-        errors.push(`${rule.code}:${rule.message}:${tail}`);
-        const salt = Math.floor(hashUnit(rule.name) * 0x7fffffff);
-        const matchCol = rule.match ? lower.indexOf(rule.match.field.toLowerCase()) : -1;
-        const re = rule.match ? new RegExp(rule.match.regex) : undefined;
-        for (let r = 0; r < rows.length; r++) {
-          if (rejectError![r] >= 0) continue;
-          const key = keyIdx >= 0 ? rows[r][keyIdx] : `${job.id}:${r}`;
-          const draw = rule.perAttempt ? this.emu.rng.next() : hashUnit(key, salt);
-          if (rule.rate !== undefined && !(draw < rule.rate)) continue;
-          if (re && !(matchCol >= 0 && re.test(rows[r][matchCol] ?? ''))) continue;
-          if (rule.rate === undefined && !re) continue;
-          rejectError![r] = errIndex;
-        }
-      });
-    }
-    return { seq: job.seq, rowCount: rows.length, parentStart, parentIds: Int32Array.from(ids), rejectError, errors };
-  }
-
-  /** Commit rows of a finished chunk to the target store. */
-  private applyRows(sj: SimJob, from: number, to: number, at: number): void {
-    const job = this.bySim.get(sj);
-    if (!job?.parsed) return;
-    const { header, rows } = job.parsed;
-    const ids = this.ids(job.object);
-    const table = this.emu.target.table(job.object);
-    const fail = (r: number, error: string): void => {
-      sj.outcome[r] = ROW_REJECTED;
-      sj.errorOf[r] = sj.input.errors.length;
-      sj.input.errors.push(error);
-    };
-    for (let r = from; r < to; r++) {
-      const row = rows[r];
-      const outcome = sj.outcome[r];
-      if (outcome !== ROW_OK) {
-        if (job.operation === 'upsert') job.sfId[r] = table.get(row[job.extIdx])?.id;
-        else if (job.operation !== 'insert') job.sfId[r] = row[job.idIdx];
-        continue;
-      }
-      const fields = (): Record<string, string> => {
-        const f: Record<string, string> = {};
-        for (let c = 0; c < header.length; c++) f[header[c]] = row[c] ?? '';
-        return f;
-      };
-      if (job.operation === 'upsert') {
-        const key = row[job.extIdx];
-        if (!key || key === '#N/A') {
-          fail(r, `MISSING_ARGUMENT:${job.externalIdFieldName} not specified:--`);
-          continue;
-        }
-        const res = this.emu.target.upsert(job.object, key, fields(), at);
-        ids.set(res.id, key);
-        job.sfId[r] = res.id;
-        job.created![r] = res.created ? 1 : 0;
-      } else if (job.operation === 'insert') {
-        const key = `${job.id}#${r}`;
-        const res = this.emu.target.upsert(job.object, key, fields(), at);
-        ids.set(res.id, key);
-        job.sfId[r] = res.id;
-        job.created![r] = 1;
-      } else {
-        const id = row[job.idIdx];
-        job.sfId[r] = id;
-        const key = ids.get(id);
-        if (key === undefined || !table.has(key)) {
-          fail(r, job.operation === 'update' ? 'INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--' : 'ENTITY_IS_DELETED:entity is deleted:--');
-          continue;
-        }
-        if (job.operation === 'update') {
-          const f = fields();
-          delete f[header[job.idIdx]];
-          this.emu.target.upsert(job.object, key, f, at);
-        } else {
-          table.delete(key);
-          ids.delete(id);
-        }
-      }
-    }
-  }
-
-  private ids(object: string): Map<string, string> {
-    const k = object.toLowerCase();
-    let m = this.idIndex.get(k);
-    if (!m) this.idIndex.set(k, (m = new Map()));
-    return m;
   }
 }
 
@@ -652,30 +562,4 @@ function mapRows(idx: number[], f: (r: number) => string[]): Iterable<string[]> 
       for (const r of idx) yield f(r);
     },
   };
-}
-
-function fieldOf(def: SObjectDef, name: string): FieldDef | undefined {
-  const n = name.toLowerCase();
-  return def.fields.find((f) => f.name.toLowerCase() === n);
-}
-
-type ResolvedColumn = { kind: 'field'; field: FieldDef } | { kind: 'rel'; rel: FieldDef; target: FieldDef };
-
-/** A header cell: a field of the object, or `Relationship.Field` through a reference field to an external id / idLookup field. */
-function resolveColumn(emu: Emulator, def: SObjectDef, col: string): ResolvedColumn | undefined {
-  const dot = col.indexOf('.');
-  if (dot < 0) {
-    const f = fieldOf(def, col);
-    return f ? { kind: 'field', field: f } : undefined;
-  }
-  const relName = col.slice(0, dot).toLowerCase();
-  const targetName = col.slice(dot + 1);
-  const rel = def.fields.find((f) => f.type === 'reference' && f.relationshipName?.toLowerCase() === relName);
-  if (!rel) return undefined;
-  for (const obj of rel.referenceTo ?? []) {
-    const odef = findSObject(emu, obj);
-    const t = odef ? fieldOf(odef, targetName) : undefined;
-    if (t && (t.externalId === true || t.idLookup === true || t.type === 'id')) return { kind: 'rel', rel, target: t };
-  }
-  return undefined;
 }

@@ -8,9 +8,13 @@
  *   POST   {v}/ssot/queryv2                        first batch + nextBatchId
  *   GET    {v}/ssot/queryv2/:nextBatchId           next batch (each id usable once)
  *
- * Switches in `config.dataCloud`: provisioned, querySqlEnabled, runningPolls, statusShape,
- * shortPageRate, maxRowLimit, queryv2RowShape, placeInOrderBase, queryv2BatchRows,
- * maxConcurrentQueries. SQL goes through ./sql.ts over `config.dataCloud.tables`.
+ * Switches in `config.dataCloud`: provisioned, querySqlEnabled, runningPolls, holdQueries
+ * (new queries stay Running until released), statusShape, shortPageRate, maxRowLimit,
+ * queryv2RowShape, placeInOrderBase, queryv2BatchRows, maxConcurrentQueries,
+ * queryExpiryWallSeconds / queryv2ExpiryWallSeconds (expiry on the WALL clock, so fast time
+ * scales never expire a result being read), maxRetainedQueries, deleteUnknownQuery.
+ * SQL goes through ./sql.ts over `config.dataCloud.tables`. Numbers in `data` are JSON
+ * numbers; a decimal given as text (beyond 2^53) is written with every digit.
  */
 import { HttpError, sendEmpty, sendJson, type Ctx, type Router } from '../http.js';
 import type { DcType } from '../config.js';
@@ -18,14 +22,8 @@ import type { Emulator } from '../server.js';
 import { Rng } from '../random.js';
 import { executeSql, type ResultSet, type SqlParameter } from './sql.js';
 
-/** How long query-sql results stay readable, in virtual ms. */
-const QUERY_SQL_TTL_MS = 24 * 3600_000;
-/** queryv2: "You must fetch the complete result set within one hour". */
-const QUERYV2_TTL_MS = 3600_000;
-/** queryv2 cursors idle longer than this (virtual ms) no longer count as open queries. */
+/** queryv2 cursors idle longer than this (wall ms) no longer count as open queries ("3 minutes between batch calls"). */
 const QUERYV2_IDLE_MS = 3 * 60_000;
-/** Keep at most this many finished query-sql results (oldest dropped first → 404). */
-const MAX_RETAINED = 500;
 /** A status long-poll on a running query sleeps at most this long (wall ms). */
 const MAX_POLL_SLEEP_MS = 25;
 
@@ -35,7 +33,12 @@ export type QuerySqlRecord = {
   dataspace: string;
   result: ResultSet;
   createdAt: number;
+  /** Reported expirationTime (virtual ms). */
   expiresAt: number;
+  /** When the result stops being readable (wall ms, Date.now()). */
+  expiresWallAt: number;
+  /** Created while dataCloud.holdQueries was on: Running until released. */
+  held: boolean;
   /** Status polls left that answer Running. */
   pollsLeft: number;
   pollsTotal: number;
@@ -47,10 +50,13 @@ export type QueryV2Cursor = {
   queryId: string;
   result: ResultSet;
   offset: number;
+  /** Wall ms (Date.now()). */
   startedAt: number;
   touchedAt: number;
   batchId: string;
 };
+
+export type DeletedQuery = { queryId: string; sql: string; deletedAt: string };
 
 /** The Data Cloud side's state, per emulator (for tests: `dataCloudState(emu)`). */
 export class DataCloudState {
@@ -61,6 +67,8 @@ export class DataCloudState {
   public readonly usedBatchIds = new Set<string>();
   public readonly ids: Rng;
   public seq = 0;
+  /** Queries removed by DELETE (GET /__emulator/deleted). */
+  public readonly deleted: DeletedQuery[] = [];
   /** Counters for tests. */
   public readonly counts = { querySql: 0, rowsPages: 0, statusPolls: 0, cancels: 0, queryv2: 0, queryv2Batches: 0, rejected429: 0 };
 
@@ -77,21 +85,26 @@ export class DataCloudState {
     return `${hex(this.ids, 8)}-${hex(this.ids, 4)}-${hex(this.ids, 4)}-${hex(this.ids, 4)}-${hex(this.ids, 12)}`;
   }
 
-  /** Queries that are still running, plus queryv2 cursors being read. */
-  public openQueries(now: number): number {
+  /** Queries that are still running (held or counting down polls), plus queryv2 cursors being read. */
+  public openQueries(wallNow: number): number {
     let n = 0;
-    for (const q of this.queries.values()) if (q.pollsLeft > 0 && q.expiresAt > now) n++;
-    for (const c of this.cursors.values()) if (now - c.touchedAt <= QUERYV2_IDLE_MS) n++;
+    for (const q of this.queries.values()) if ((q.held || q.pollsLeft > 0) && q.expiresWallAt > wallNow) n++;
+    for (const c of this.cursors.values()) if (wallNow - c.touchedAt <= QUERYV2_IDLE_MS) n++;
     return n;
   }
 
-  public sweep(now: number): void {
-    for (const [id, q] of this.queries) if (q.expiresAt <= now) this.queries.delete(id);
-    for (const [id, c] of this.cursors) if (now - c.startedAt > QUERYV2_TTL_MS) this.cursors.delete(id);
-    if (this.queries.size > MAX_RETAINED) {
+  /** dataCloud.holdQueries went off: held queries go on (Running for their runningPolls, then results). */
+  public releaseHeld(): void {
+    for (const q of this.queries.values()) q.held = false;
+  }
+
+  public sweep(wallNow: number, maxRetained: number, queryv2TtlMs: number): void {
+    for (const [id, q] of this.queries) if (q.expiresWallAt <= wallNow) this.queries.delete(id);
+    for (const [id, c] of this.cursors) if (wallNow - c.startedAt > queryv2TtlMs) this.cursors.delete(id);
+    if (this.queries.size > maxRetained) {
       for (const [id, q] of this.queries) {
-        if (this.queries.size <= MAX_RETAINED) break;
-        if (q.pollsLeft === 0) this.queries.delete(id);
+        if (this.queries.size <= maxRetained) break;
+        if (q.pollsLeft === 0 && !q.held) this.queries.delete(id);
       }
     }
     if (this.usedBatchIds.size > 100_000) this.usedBatchIds.clear();
@@ -220,8 +233,14 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
   const metadataOf = (rs: ResultSet): Array<{ name: string; type: DcType; nullable: boolean }> =>
     rs.columns.map((c) => ({ name: c.name, type: c.type, nullable: true }));
 
+  /** Held queries stay held while the switch is on; once it is off they run on. */
+  const isHeld = (q: QuerySqlRecord): boolean => {
+    if (q.held && !dc().holdQueries) q.held = false;
+    return q.held;
+  };
+
   const statusOf = (q: QuerySqlRecord): Record<string, unknown> => {
-    const running = q.pollsLeft > 0;
+    const running = isHeld(q) || q.pollsLeft > 0;
     const rowCount = q.result.length;
     return {
       chunkCount: running ? 0 : Math.max(1, Math.ceil(rowCount / dc().maxRowLimit)),
@@ -235,9 +254,8 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
 
   const getQuery = (id: string): QuerySqlRecord => {
     checkQueryId(id);
-    const now = emu.clock.now();
     const q = st.queries.get(id);
-    if (!q || q.expiresAt <= now) {
+    if (!q || q.expiresWallAt <= Date.now()) {
       if (q) st.queries.delete(id);
       throw notFound(`query ${id}`);
     }
@@ -245,9 +263,9 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
   };
 
   const tooMany = (): void => {
-    const now = emu.clock.now();
-    st.sweep(now);
-    if (st.openQueries(now) >= dc().maxConcurrentQueries) {
+    const wallNow = Date.now();
+    st.sweep(wallNow, Math.max(1, dc().maxRetainedQueries), dc().queryv2ExpiryWallSeconds * 1000);
+    if (st.openQueries(wallNow) >= dc().maxConcurrentQueries) {
       st.counts.rejected429++;
       throw new HttpError(429, 'TOO_MANY_REQUESTS', `Query API supports up to ${dc().maxConcurrentQueries} concurrent requests. Try again later.`);
     }
@@ -275,13 +293,16 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
     const result = executeSql(dc().tables, input.sql as string, sqlParameters as SqlParameter[] | undefined);
     const now = emu.clock.now();
     const polls = Math.max(0, Math.floor(dc().runningPolls));
+    const ttlMs = dc().queryExpiryWallSeconds * 1000;
     const q: QuerySqlRecord = {
       id: st.newQueryId(),
       sql: input.sql as string,
       dataspace: dataspaceOf(ctx),
       result,
       createdAt: now,
-      expiresAt: now + QUERY_SQL_TTL_MS,
+      expiresAt: now + ttlMs,
+      expiresWallAt: Date.now() + ttlMs,
+      held: dc().holdQueries,
       pollsLeft: polls,
       pollsTotal: polls,
       statusReadsDone: 0,
@@ -289,7 +310,7 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
     st.queries.set(q.id, q);
     st.counts.querySql++;
     let data: unknown[][] = [];
-    if (q.pollsLeft === 0 && adaptiveTimeout !== 0) {
+    if (!q.held && q.pollsLeft === 0 && adaptiveTimeout !== 0) {
       const cap = Math.min(rowLimit === undefined ? Number.POSITIVE_INFINITY : (rowLimit as number), dc().maxRowLimit, result.length);
       data = result.rows(0, cap > 0 ? pageSize(cap) : 0);
     }
@@ -303,7 +324,10 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
     const wait = Math.min(10_000, intParam(ctx, ['waitTimeMs'], 0, 0));
     // Polls 1..runningPolls answer Running; the next one ResultsProduced; later ones Finished.
     let status: Record<string, unknown>;
-    if (q.pollsLeft > 0) {
+    if (isHeld(q)) {
+      if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, MAX_POLL_SLEEP_MS)));
+      status = statusOf(q);
+    } else if (q.pollsLeft > 0) {
       if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, MAX_POLL_SLEEP_MS)));
       status = statusOf(q);
       q.pollsLeft--;
@@ -317,7 +341,7 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
   router.on('GET', '{v}/ssot/query-sql/:queryId/rows', (ctx) => {
     guard(true);
     const q = getQuery(ctx.params.queryId);
-    if (q.pollsLeft > 0) {
+    if (isHeld(q) || q.pollsLeft > 0) {
       throw new HttpError(400, 'INVALID_STATE', `Query ${q.id} is still running: poll GET /ssot/query-sql/${q.id} until its completionStatus is ResultsProduced or Finished.`);
     }
     const offset = intParam(ctx, ['offset'], 0, 0);
@@ -332,8 +356,18 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
 
   router.on('DELETE', '{v}/ssot/query-sql/:queryId', (ctx) => {
     guard(true);
-    getQuery(ctx.params.queryId);
-    st.queries.delete(ctx.params.queryId);
+    let q: QuerySqlRecord;
+    try {
+      q = getQuery(ctx.params.queryId);
+    } catch (err) {
+      if (dc().deleteUnknownQuery === 204) {
+        sendEmpty(ctx.res, 204);
+        return;
+      }
+      throw err;
+    }
+    st.queries.delete(q.id);
+    st.deleted.push({ queryId: q.id, sql: q.sql, deletedAt: isoNow(emu) });
     st.counts.cancels++;
     sendEmpty(ctx.res, 204);
   });
@@ -347,7 +381,7 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
     const n = Math.min(Math.max(1, cfg.queryv2BatchRows), remaining);
     const rows = n > 0 ? c.result.rows(c.offset, c.offset + pageSize(n)) : [];
     c.offset += rows.length;
-    c.touchedAt = emu.clock.now();
+    c.touchedAt = Date.now();
     const done = c.offset >= c.result.length;
     st.cursors.delete(c.batchId);
     let nextBatchId: string | undefined;
@@ -375,7 +409,7 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
     tooMany();
     const result = executeSql(dc().tables, input.sql as string);
     const d = new Date(emu.clock.now());
-    const now = emu.clock.now();
+    const now = Date.now();
     const c: QueryV2Cursor = {
       queryId: `${d.toISOString().slice(0, 10).replace(/-/g, '')}_${d.toISOString().slice(11, 19).replace(/:/g, '')}_${String(++st.seq % 100000).padStart(5, '0')}_${hex(st.ids, 5)}`,
       result,
@@ -392,7 +426,7 @@ export function registerDataCloudRoutes(router: Router, emu: Emulator): void {
     guard(false);
     const id = ctx.params.nextBatchId;
     const c = st.cursors.get(id);
-    if (!c || emu.clock.now() - c.startedAt > QUERYV2_TTL_MS) {
+    if (!c || Date.now() - c.startedAt > dc().queryv2ExpiryWallSeconds * 1000) {
       if (c) st.cursors.delete(id);
       if (st.usedBatchIds.has(id)) {
         throw new HttpError(400, 'INVALID_INPUT', `Batch id ${id} was already used: nextBatchId is a forward-only cursor and each id is valid once.`);
