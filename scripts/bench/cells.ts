@@ -41,6 +41,10 @@ export type Workload = {
   ds: Dataset;
   /** Parent of each row, in key (source) order. */
   parentOf: string[];
+  /** Key of each row, in key (source) order. */
+  keyOf: string[];
+  /** One cell of the source table (read column-wise: the emulator's tables stay columnar). */
+  value: (row: number, column: string) => unknown;
   rows: number;
   parentCount: number;
   hotParents: Array<{ key: string; rows: number }>;
@@ -57,16 +61,42 @@ export function workload(skew: Skew, o: WorkloadOptions): Workload {
   const hit = cache.get(id);
   if (hit) return hit;
   const ds = generateDataset({ rows, parents, seed: o.seed, shuffle: true, skew: { hotParents, hotShare, sigma: 0 } });
-  const parentOf = ds.table.rows.map((r) => String(r[ds.columns.parent]));
+  const value = cellReader(ds);
+  const n = tableLength(ds);
+  const parentOf = Array.from({ length: n }, (_, i) => String(value(i, ds.columns.parent)));
+  const keyOf = Array.from({ length: n }, (_, i) => String(value(i, ds.columns.key)));
   const w: Workload = {
     ds,
     parentOf,
+    keyOf,
+    value,
     rows,
     parentCount: ds.parentKeys.length,
     hotParents: ds.hotParents.map((k) => ({ key: k, rows: ds.childCounts[ds.parentKeys.indexOf(k)] })),
   };
   cache.set(id, w);
   return w;
+}
+
+type Columnar = { column?: (name: string) => { get(i: number): unknown } | undefined; length?: number };
+
+/** Read cells column-wise when the table is columnar (touching `rows` would turn it into row objects). */
+function cellReader(ds: Dataset): (row: number, column: string) => unknown {
+  const t = ds.table as unknown as Columnar;
+  if (typeof t.column === 'function') {
+    const cache = new Map<string, { get(i: number): unknown }>();
+    return (row, name) => {
+      let c = cache.get(name);
+      if (!c) cache.set(name, (c = t.column!(name)!));
+      return c.get(row);
+    };
+  }
+  return (row, name) => ds.table.rows[row][name];
+}
+
+function tableLength(ds: Dataset): number {
+  const t = ds.table as unknown as Columnar;
+  return typeof t.length === 'number' ? t.length : ds.table.rows.length;
 }
 
 /** Share of Accounts held past the lock wait by other traffic at any moment. */

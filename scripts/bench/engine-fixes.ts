@@ -26,7 +26,7 @@ console.log(`${N.toLocaleString('en-US')} rows, contention ${values.contention};
 console.log(['cell'.padEnd(16), ...VARIANTS.map((v) => v.name.padStart(16))].join(''));
 for (const skew of ['light', 'heavy'] as Skew[]) {
   const w = workload(skew, { rows: N, seed: 7 });
-  const rows = w.parentOf.map((p, i) => ({ key: String(w.ds.table.rows[i].ExternalId__c), parent: p }));
+  const rows = w.parentOf.map((p, i) => ({ key: w.keyOf[i], parent: p }));
   for (const W of values.workers.split(',').map(Number)) {
     const lock = lockFor({ workers: W, skew, contention: values.contention as Contention }, w);
     const lb = lowerBound(w.parentOf, lock).seconds;

@@ -69,12 +69,11 @@ const MAPPING = (opportunityDefinition() as { target: { mapping: Record<string, 
 export function csvLines(w: Workload, order: 'source' | 'parent'): { header: string; lines: string[]; parents: string[] } {
   const cols = Object.keys(MAPPING);
   const header = Object.values(MAPPING).join(',');
-  const idx = w.ds.table.rows.map((_, i) => i);
+  const idx = w.parentOf.map((_, i) => i);
   if (order === 'parent') idx.sort((a, b) => (w.parentOf[a] < w.parentOf[b] ? -1 : w.parentOf[a] > w.parentOf[b] ? 1 : a - b));
   const q = (v: unknown): string => {
     const s = v === null || v === undefined ? '' : String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  const rows = w.ds.table.rows;
-  return { header, lines: idx.map((i) => cols.map((c) => q(rows[i][c])).join(',')), parents: idx.map((i) => w.parentOf[i]) };
+  return { header, lines: idx.map((i) => cols.map((c) => q(w.value(i, c))).join(',')), parents: idx.map((i) => w.parentOf[i]) };
 }

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { defaultConfig, type LockModelConfig } from '../../test/emulator/config.js';
-import { generateDataset } from '../../test/emulator/dataset.js';
+import { workload, type Skew } from './cells.js';
 import { AdaptiveController, FixedController } from '../../src/engine/concurrency.js';
 import { runEngineModel, type JobSizeContext } from './engine-model.js';
 import { lowerBound } from './lower-bound.js';
@@ -40,8 +40,8 @@ for (const r of rules) {
 const skews: Record<string, { hotParents: number; hotShare: number }> = { light: { hotParents: 2, hotShare: 0.01 }, heavy: { hotParents: 1, hotShare: 12_000 / N } };
 const [pa, pb] = values.poll.split(',').map(Number);
 for (const skew of values.skews.split(',')) {
-  const ds = generateDataset({ rows: N, parents: Math.round(N * 0.8), seed: 7, shuffle: true, skew: { ...skews[skew], sigma: 0 } });
-  const rows = ds.table.rows.map((r) => ({ key: String(r.ExternalId__c), parent: String(r.AccountExternalId__c) }));
+  const w = workload(skew as Skew, { rows: N, seed: 7, hotParents: skews[skew].hotParents, hotShare: skews[skew].hotShare });
+  const rows = w.parentOf.map((parent, i) => ({ key: w.keyOf[i], parent }));
   for (const W of values.workers.split(',').map(Number)) {
     const lock: LockModelConfig = { ...defaultConfig().bulk.lock, workers: W };
     const lb = lowerBound(rows.map((r) => r.parent), lock);

@@ -9,7 +9,7 @@ import { AdaptiveController, createController, FixedController, INITIAL_CONCURRE
 import { PROFILES } from '../../src/engine/profiles.js';
 import { autoRowsPerJob, nextJobRows } from '../../src/engine/sizing.js';
 import { defaultConfig } from '../emulator/config.js';
-import { generateDataset } from '../emulator/dataset.js';
+import { workload } from '../../scripts/bench/cells.js';
 import { runEngineModel } from '../../scripts/bench/engine-model.js';
 
 const done = (at: number, rows = 1000, lockErrors = 0): { at: number; rows: number; lockErrors: number; transientErrors: number; state: 'JobComplete'; processingMs: number } => ({
@@ -92,8 +92,8 @@ describe('engine: adaptive concurrency controller', () => {
 
   describe('in the lock model, not told the org pool', function () {
     this.timeout(120_000);
-    const ds = generateDataset({ rows: 100_000, parents: 80_000, seed: 7, shuffle: true, skew: { hotParents: 2, hotShare: 0.01, sigma: 0 } });
-    const rows = ds.table.rows.map((r) => ({ key: String(r.ExternalId__c), parent: String(r.AccountExternalId__c) }));
+    const w = workload('light', { rows: 100_000, seed: 7 });
+    const rows = w.parentOf.map((parent, i) => ({ key: w.keyOf[i], parent }));
     for (const workers of [8, 30, 60]) {
       it(`W = ${workers}: finds the pool, keeps the org's queue short, loads every row, nearly as fast as knowing W`, () => {
         const lock = { ...defaultConfig().bulk.lock, workers };
