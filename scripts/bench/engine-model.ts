@@ -2,11 +2,15 @@
  * The engine's scheduling policy, run directly on the lock model (no HTTP, no processes):
  * a fast, deterministic stand-in used to design and test the concurrency controller and
  * the job-size rule against many org shapes. It is NOT the benchmark (the benchmark runs
- * the plugin itself); it is the policy the scheduler implements, in ~200 lines:
+ * the plugin itself); it is the policy a scheduler implements, and with the switches that
+ * mimic today's engine (round-robin order, a full page's last row in a page of its own,
+ * launches only when a job ends) it reproduces the real bench within a few percent:
  *
- *   rows sorted by (parent, key), cut into parent-disjoint partitions of `partitionRows`;
+ *   rows sorted by (parent, key), cut into parent-disjoint partitions of `partitionRows`
+ *   ('partitions'), or one parent-sorted cursor with large parents as chains of their own
+ *   ('cursor': what a scheduler with a parent-lock table can do);
  *   at most one job in flight per partition, so no two jobs in flight share a parent;
- *   launch while in flight < controller.limit, the partition with most rows left first;
+ *   launch while in flight < controller.limit: largest partition first, or round robin;
  *   a job = the partition's due retries, else its next `jobRows(...)` fresh rows;
  *   create + upload + close at one instant (client CPU costs no simulated time, as on the
  *   lockstep clock), poll at pollSeconds[0] growing ×1.5 to pollSeconds[1];
