@@ -14,7 +14,7 @@
  * hot parents. Contention strengths are set from the workload, not from any strategy:
  * traffic keeps one Account in 20,000 held past the lock wait at any moment (holds of
  * median 12 s, σ 0.4: an unsorted 200-row transaction meets one about 1 % of the time, and
- * waits on a shorter hold about 3 % of the time); the hierarchy puts 1 % of the Accounts
+ * meets a shorter hold, and waits, about 2.5 % of the time); the hierarchy puts 1 % of the Accounts
  * under ultimate parents of six each.
  */
 import type { LockModelConfig } from '../../test/emulator/config.js';
