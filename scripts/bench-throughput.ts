@@ -67,7 +67,7 @@ async function once(rows: number): Promise<Run> {
     const rusage = join(org.home, 'rusage.json');
     const emuCpu0 = cpuSeconds(emu.proc.pid!);
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', join(ROOT, 'scripts/bench/rusage.mjs'), join(ROOT, 'bin/run.js'), 'datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json'], {
+    const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), '--import', join(ROOT, 'scripts/bench/rusage.mjs'), join(ROOT, 'bin/run.js'), 'datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json'], {
       cwd: ROOT,
       env: { ...org.env, BENCH_RUSAGE_FILE: rusage },
       stdio: ['ignore', 'pipe', 'pipe'],

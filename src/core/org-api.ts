@@ -31,8 +31,9 @@ export type WireRequest = {
    * Keep JSON numbers that a double cannot hold exactly as their decimal text. The answer
    * is parsed fast first; only when a number in it may have lost digits (a value of 16 or
    * more significant digits) is it parsed again, number by number from the source text.
+   * A function narrows where numbers are looked for (e.g. a query's numeric columns).
    */
-  exactNumbers?: boolean;
+  exactNumbers?: boolean | ((parsed: unknown) => boolean);
 };
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
@@ -84,7 +85,8 @@ export async function requestJson<T>(conn: Connection, req: WireRequest): Promis
   try {
     // The reviver is slow; only a number of 16 or more digits can lose precision in a double.
     const fast = JSON.parse(text) as unknown;
-    return (req.exactNumbers && mayHaveLostDigits(fast) ? JSON.parse(text, exactNumber) : fast) as T;
+    const check = typeof req.exactNumbers === 'function' ? req.exactNumbers : req.exactNumbers ? mayHaveLostDigits : undefined;
+    return (check?.(fast) ? JSON.parse(text, exactNumber) : fast) as T;
   } catch (err) {
     throw new SalesforceApiError(`${req.method} ${req.path}: the answer is not JSON (${text.slice(0, 200)})`, {
       errorCode: 'INVALID_RESPONSE',
@@ -95,7 +97,7 @@ export async function requestJson<T>(conn: Connection, req: WireRequest): Promis
 }
 
 /** Some number in the parsed value has 16+ significant digits (an integer past 2^53, or a long decimal). */
-function mayHaveLostDigits(v: unknown, depth = 0): boolean {
+export function mayHaveLostDigits(v: unknown, depth = 0): boolean {
   if (typeof v === 'number') return !Number.isSafeInteger(v) && String(v).length > 16 && significantDigits(v) >= 16;
   if (depth > 8 || v === null || typeof v !== 'object') return false;
   if (Array.isArray(v)) {

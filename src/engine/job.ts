@@ -44,7 +44,7 @@ export type Drive =
 
 const MULTIPLE_CONTENTS = /multiple contents|only do 'PUT' once|already been uploaded|InvalidJobState/i;
 
-export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string): Promise<Drive> {
+export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string | Buffer): Promise<Drive> {
   const { bulk, run, clock } = ctx;
   const t0 = clock.now();
   let calls = 0;
@@ -143,7 +143,7 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string):
 
 type Call = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
-async function uploadOnce(ctx: JobContext, call: Call, jobId: string, body: string): Promise<void> {
+async function uploadOnce(ctx: JobContext, call: Call, jobId: string, body: string | Buffer): Promise<void> {
   let tries = 0;
   await call('upload', async () => {
     tries++;

@@ -114,17 +114,30 @@ export async function buildPlan(ctx: OrgContext, def: LoadDefinition): Promise<P
     const res = await dcQuery(ctx, `SELECT COUNT(*) AS ${quoteIdent('n')} FROM ${table}${where(preds)}`, def);
     return Number(res.rows[0]?.[0] ?? 0);
   };
-  const totalRows = await count([filter]);
+  const p = def.pacing;
+  const byParent = p.partitionBy === 'parent' && def.source.parentColumn !== undefined;
+  const warnings: string[] = [];
+  // The counts, the duplicate check and the parent groups do not depend on each other: ask
+  // for them together (a real Data Cloud answers them side by side).
+  const parent = def.source.parentColumn;
+  const [totalRows, nullKeys, dup, groups] = await Promise.all([
+    count([filter]),
+    count([filter, `${key} IS NULL`]),
+    findDuplicates(ctx, def, target.keyCaseSensitive, warnings),
+    byParent
+      ? dcQuery(
+          ctx,
+          `SELECT ${quoteIdent(parent!)}, COUNT(*) AS ${quoteIdent('n')} FROM ${table}${where([filter, `${key} IS NOT NULL`])} GROUP BY ${quoteIdent(parent!)} ORDER BY ${quoteIdent(parent!)}`,
+          def
+        )
+      : undefined,
+  ]);
   if (!totalRows) {
     throw new LoadError('EmptySource', `${def.source.object} has no rows${filter ? ' matching the filter' : ''}; there is nothing to load.`, [
       filter ? `Check source.filter (${filter}).` : 'Check source.object and the data space.',
     ]);
   }
-  const warnings: string[] = [];
-  const nullKeys = await count([filter, `${key} IS NULL`]);
   if (nullKeys) warnings.push(`${nullKeys.toLocaleString('en-US')} rows have no ${def.source.keyColumn}: they can't be upserted and will be listed as failed (MISSING_KEY).`);
-
-  const dup = await findDuplicates(ctx, def, target.keyCaseSensitive, warnings);
   if (dup.keys.length) {
     warnings.push(
       `${dup.keys.length.toLocaleString('en-US')} ${def.source.keyColumn} values are held by more than one row (${dup.extraRows.toLocaleString('en-US')} extra rows${
@@ -132,9 +145,6 @@ export async function buildPlan(ctx: OrgContext, def: LoadDefinition): Promise<P
       }), e.g. ${dup.keys.slice(0, 3).join(', ')}. One row of each loads; the others are listed as failed (DUPLICATE_SOURCE_KEY). Fix the source, or filter the copies out with source.filter.`
     );
   }
-
-  const p = def.pacing;
-  const byParent = p.partitionBy === 'parent' && def.source.parentColumn !== undefined;
   if (p.partitionBy === 'parent' && !def.source.parentColumn) {
     warnings.push('No source.parentColumn: partitions are cut by key range, so children of one parent may sit in jobs that run at the same time. Name the parent column to avoid lock contention.');
   }
@@ -145,13 +155,7 @@ export async function buildPlan(ctx: OrgContext, def: LoadDefinition): Promise<P
   let partitions: PlanPartition[];
   let nullParents = 0;
   const skewedParents: LoadPlan['skewedParents'] = [];
-  if (byParent) {
-    const parent = def.source.parentColumn!;
-    const groups = await dcQuery(
-      ctx,
-      `SELECT ${quoteIdent(parent)}, COUNT(*) AS ${quoteIdent('n')} FROM ${table}${where([filter, `${key} IS NOT NULL`])} GROUP BY ${quoteIdent(parent)} ORDER BY ${quoteIdent(parent)}`,
-      def
-    );
+  if (byParent && groups) {
     const counts: Array<{ parent: KeyValue; rows: number }> = [];
     for (const r of groups.rows) {
       const v = r[0] as KeyValue | null;

@@ -334,17 +334,14 @@ export class LoadSession {
     };
     try {
       // The CSV is read from disk when it is uploaded and again when the results come: a job in flight holds no rows in memory.
-      const csv = (): string => {
-        const text = this.run.readJobCsv(q.seq);
-        if (text === undefined) {
-          throw new LoadError('MissingJobRows', `The rows of job ${q.seq} are missing from ${this.run.jobCsvFile(q.seq)}, and its result is not recorded.`, [
-            'Restore the file from a backup, or start a new run: upserts by external ID do not duplicate what is already loaded.',
-          ]);
-        }
-        return text;
-      };
+      const missing = (): LoadError =>
+        new LoadError('MissingJobRows', `The rows of job ${q.seq} are missing from ${this.run.jobCsvFile(q.seq)}, and its result is not recorded.`, [
+          'Restore the file from a backup, or start a new run: upserts by external ID do not duplicate what is already loaded.',
+        ]);
+      const csv = (): string => this.run.readJobCsv(q.seq) ?? (() => { throw missing(); })();
+      const bytes = (): Buffer => this.run.readJobCsvBytes(q.seq) ?? (() => { throw missing(); })();
       if (!e.jobId || e.aborted) await this.limits.check(e.rows, this.inFlightBatches(q.seq), this.scheduler.jobsInFlight - 1);
-      const drive = await driveJob(this.jobContext(), e, csv);
+      const drive = await driveJob(this.jobContext(), e, bytes);
       if (drive.kind === 'stopped') return;
       const origins: RetryOrigin[] | undefined =
         e.kind === 'failures-retry'

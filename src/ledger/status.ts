@@ -219,7 +219,7 @@ export function verdict(v: VerdictInput): Health {
   const retry = hint(v.run, v.m, 'retry-failures');
   if (v.state === 'completed' || v.state === 'incomplete') {
     const missing = v.sourceRows - v.loaded;
-    if (missing <= 0 && v.failed === 0) return { ...base, verdict: 'ok', exitCode: 0, message: `Completed: every source row loaded (${n(v.loaded)}).`, next: null };
+    if (v.state === 'completed' && missing <= 0 && v.failed === 0) return { ...base, verdict: 'ok', exitCode: 0, message: `Completed: every source row loaded (${n(v.loaded)}).`, next: null };
     const parts: string[] = [];
     if (v.failed) parts.push(`${n(v.failed)} failed`);
     if (v.state === 'incomplete') parts.push(`the source has ${n(v.sourceRows)} rows now, ${n(v.read)} were read: it changed during the run`);

@@ -12,7 +12,7 @@
  */
 import type { Connection } from '@salesforce/core';
 import { SalesforceApiError, toApiError } from '../core/errors.js';
-import { requestJson, type QueryParams } from '../core/org-api.js';
+import { mayHaveLostDigits, requestJson, type QueryParams } from '../core/org-api.js';
 
 export type QueryApi = 'query-sql' | 'queryv2';
 
@@ -23,7 +23,7 @@ export type DataCloudClientOptions = {
   api?: 'auto' | QueryApi;
   /** Pause between status polls while a query runs (default 1000 ms). */
   pollIntervalMs?: number;
-  /** rowLimit of the POST and of each /rows page (default 5000). */
+  /** rowLimit of the POST and of each /rows page (default 50,000; an org that caps it lower answers shorter pages, which are read on). */
   rowsPerRequest?: number;
   /** Long-poll wait sent as `waitTimeMs` on status calls (default 5000, max 10000). */
   statusWaitMs?: number;
@@ -78,15 +78,15 @@ export class DataCloudClient {
     this.auto = api === 'auto';
     this.mode = api === 'queryv2' ? 'queryv2' : 'query-sql';
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
-    this.rowsPerRequest = opts.rowsPerRequest ?? 5000;
+    this.rowsPerRequest = opts.rowsPerRequest ?? 50_000;
     this.statusWaitMs = Math.max(0, Math.min(opts.statusWaitMs ?? 5000, 10_000));
     this.queryTimeoutMs = opts.queryTimeoutMs ?? 30 * 60_000;
     this.emptyPageRetries = opts.emptyPageRetries ?? 3;
     this.retry = opts.retry ?? noRetry;
   }
 
-  private get<T>(what: string, path: string, query: QueryParams, signal?: AbortSignal): Promise<T | undefined> {
-    return this.retry(() => raceAbort(requestJson<T>(this.conn, { method: 'GET', path, query, exactNumbers: true }), signal), what, signal);
+  private get<T>(what: string, path: string, query: QueryParams, signal?: AbortSignal, exact: (b: unknown) => boolean = mayHaveLostDigits): Promise<T | undefined> {
+    return this.retry(() => raceAbort(requestJson<T>(this.conn, { method: 'GET', path, query, exactNumbers: exact }), signal), what, signal);
   }
 
   /** The query API in use now ('query-sql' until a fallback happened). */
@@ -122,6 +122,9 @@ export class DataCloudClient {
   private async querySql(sql: string, signal?: AbortSignal): Promise<QueryResult | undefined> {
     throwIfAborted(signal);
     let first: Record<string, unknown> | undefined;
+    let columns: QueryColumn[] = [];
+    // Only numeric columns can hold a number a double cannot keep (text is text).
+    const exact = (b: unknown): boolean => numbersMayHaveLostDigits(b, columns);
     try {
       first = await this.retry(
         () =>
@@ -131,7 +134,7 @@ export class DataCloudClient {
               path: '/ssot/query-sql',
               query: this.params(),
               json: { sql, rowLimit: this.rowsPerRequest },
-              exactNumbers: true,
+              exactNumbers: exact,
             }),
             signal
           ),
@@ -144,7 +147,7 @@ export class DataCloudClient {
       throw e;
     }
     if (!first || typeof first !== 'object') throw invalid('POST /ssot/query-sql returned no body');
-    let columns = parseColumns(first.metadata);
+    columns = parseColumns(first.metadata);
     const rows: unknown[][] = [];
     pushRows(rows, first.data, columns);
     let status = parseStatus(first.status ?? first);
@@ -191,7 +194,8 @@ export class DataCloudClient {
             rowLimit: total === undefined ? this.rowsPerRequest : Math.min(this.rowsPerRequest, total - rows.length),
             ...(columns.length > 0 ? { omitSchema: true } : {}),
           }),
-          signal
+          signal,
+          exact
         );
         const body = (page ?? {}) as Record<string, unknown>;
         if (columns.length === 0) columns = parseColumns(body.metadata);
@@ -309,6 +313,24 @@ function pushRows(out: unknown[][], data: unknown, columns: QueryColumn[]): void
       out.push(names.map((n) => o[n]));
     } else throw invalid(`unexpected row in Data Cloud answer: ${JSON.stringify(row)?.slice(0, 100)}`);
   }
+}
+
+const NUMERIC_TYPE = /num|doub|float|int|dec|long|real/i;
+
+/** A numeric cell of `data` may have lost digits in a double (columns unknown yet: look at every number). */
+function numbersMayHaveLostDigits(body: unknown, columns: QueryColumn[]): boolean {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const cols = columns.length ? columns : parseColumns(b.metadata);
+  if (!Array.isArray(b.data)) return mayHaveLostDigits(b);
+  if (!cols.length) return mayHaveLostDigits(b.data);
+  const idx = cols.map((c, i) => (NUMERIC_TYPE.test(c.type) ? i : -1)).filter((i) => i >= 0);
+  if (!idx.length) return false;
+  for (const row of b.data as unknown[]) {
+    const r = Array.isArray(row) ? row : (row as { rowData?: unknown[] })?.rowData;
+    if (!Array.isArray(r)) return mayHaveLostDigits(b.data);
+    for (const i of idx) if (typeof r[i] === 'number' && mayHaveLostDigits(r[i])) return true;
+  }
+  return false;
 }
 
 function checkWidth(columns: QueryColumn[], rows: unknown[][]): void {

@@ -191,6 +191,11 @@ export class RunDir {
     const f = this.jobCsvFile(seq);
     return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
   }
+  /** The CSV's bytes, for the upload (no decoding and encoding again). */
+  public readJobCsvBytes(seq: number): Buffer | undefined {
+    const f = this.jobCsvFile(seq);
+    return existsSync(f) ? readFileSync(f) : undefined;
+  }
   public writeJobFids(seq: number, fids: string[]): void {
     writeFileAtomic(this.jobFidsFile(seq), fids.join('\n') + '\n');
   }

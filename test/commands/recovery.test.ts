@@ -1,7 +1,10 @@
 /*
  * Finishing and recovering loads through the plugin's own commands against the emulator:
- * Ctrl-C and resume, retry-failures (twice), a job that fails at job level, the circuit
- * breaker, an expired session, and a quote in a key.
+ * Ctrl-C and resume, retry-failures (twice), jobs that fail at job level (permanent: rows
+ * failed; quota: the run stops; transient: rows retried), the circuit breaker, an expired
+ * session, and a quote in a key. Exit codes: 0 every source row loaded, 2 finished with rows
+ * not loaded, 3 stopped/failed/cancelled (resumable), 1 the command could not run; `next`
+ * is runnable as printed (-o emu --run-id <id>).
  */
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { generateDataset, datasetConfig } from '../emulator/dataset.js';
 import { loginToEmulator, runPlugin, spawnPlugin, ROOT, type OrgHome } from '../helpers/plugin.js';
 import { RunDir } from '../../src/state/run-dir.js';
 import { failedNow, jobLog } from '../helpers/ledger.js';
+import type { JobLogRecord } from '../../src/state/types.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const startSchema = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'schemas/start.json'), 'utf8')));
@@ -93,6 +97,7 @@ describe('recovering and finishing loads', function () {
     const runId = first.json.result.runId;
     const failed = first.json.result.totals.failed;
     expect(failed).to.be.greaterThan(100);
+    expect(first.json.result.next).to.equal(`sf datacloud load retry-failures -o emu --run-id ${runId}`);
     expect(emu.target.get('Opportunity', "externalOpp'O''Brien\"")).to.equal(undefined);
 
     emu.configure({ bulk: { rowRules: [] } });
@@ -102,6 +107,7 @@ describe('recovering and finishing loads', function () {
     expect(again.json.result.selected).to.equal(failed);
     expect(again.json.result.totals.loaded).to.equal(total);
     expect(again.json.result.totals.failed).to.equal(0);
+    expect(again.json.result.next).to.equal(undefined); // nothing left to do
     expect(emu.target.summary('Opportunity').rows).to.equal(total);
     expect(emu.target.get('Opportunity', "externalOpp'O''Brien\"")).to.not.equal(undefined);
 
@@ -132,18 +138,81 @@ describe('recovering and finishing loads', function () {
     expect(res.json.result.totals.failed).to.equal(first.json.result.totals.failed - dupes);
   });
 
-  it('a job that fails at job level stops the run with the reason and keeps its rows for resume', async () => {
-    emu.configure({ bulk: { jobFailures: [{ jobNumbers: [emu.bulk.inspectJobs().length + 2], errorMessage: 'InvalidBatch : Field name not found : Amount' }] } });
+  it('a job that fails at job level for a permanent reason: its rows fail with the job error and the run goes on (exit 2); retry-failures loads them once fixed', async () => {
+    // Changed on purpose (v2 retry policy): a permanent job error no longer stops the run; only
+    // the circuit breaker stops a run whose jobs fail in a row.
+    const jobs = emu.bulk.inspectJobs().length;
+    emu.configure({ bulk: { jobFailures: [{ jobNumbers: [jobs + 2], errorMessage: 'InvalidBatch : Field name not found : Amount' }] } });
     const res = await start(definition('joblevel'));
-    expect(res.code).to.equal(3);
-    expect(res.json.result.state).to.equal('failed');
-    expect(res.json.result.error.name).to.equal('JobFailedError');
-    expect(res.json.result.error.message).to.match(/InvalidBatch : Field name not found : Amount/);
-    expect(res.json.result.error.actions.join(' ')).to.match(/resume/);
+    expect(res.code, res.stderr.slice(-2000)).to.equal(2);
+    const r = res.json.result;
+    expect(startSchema(r), JSON.stringify(startSchema.errors)).to.equal(true);
+    expect(r.state).to.equal('completed');
+    expect(r.error).to.equal(undefined);
+    const run = new RunDir(r.runDir, r.runId);
+    const failedJobs = jobLog(run).filter((x): x is Extract<JobLogRecord, { t: 'result' }> => x.t === 'result' && x.state === 'Failed');
+    expect(failedJobs).to.have.length(1);
+    const rows = failedJobs[0].rows; // that one job's rows, all failed for good
+    expect(rows).to.be.within(1, 4_000);
+    expect(failedJobs[0]).to.include({ failed: rows, succeeded: 0, requeued: 0 });
+    expect(r.totals.failed).to.equal(rows);
+    expect(r.totals.loaded).to.equal(total - rows);
+    expect(r.next).to.equal(`sf datacloud load retry-failures -o emu --run-id ${r.runId}`);
+    const failures = failedNow(run);
+    expect(failures).to.have.length(rows);
+    for (const f of failures) {
+      expect(f.code).to.equal('InvalidBatch');
+      expect(f.message).to.match(/InvalidBatch : Field name not found : Amount/);
+    }
+    expect(emu.target.summary('Opportunity').rows).to.equal(total - rows);
+
     emu.configure({ bulk: { jobFailures: [] } });
-    const done = await resume(res.json.result.runId);
+    const again = await runPlugin(['datacloud', 'load', 'retry-failures', '-o', 'emu', '--run-id', r.runId, '--json'], org);
+    expect(again.code, again.stderr.slice(-2000)).to.equal(0);
+    expect(again.json.result.selected).to.equal(rows);
+    expect(again.json.result.totals.loaded).to.equal(total);
+    expect(emu.target.summary('Opportunity').rows).to.equal(total);
+  });
+
+  it('a job the org stops for an exhausted allocation stops the run (exit 3) with the reason, keeps its rows, and resume finishes', async () => {
+    const jobs = emu.bulk.inspectJobs().length;
+    emu.configure({ bulk: { jobFailures: [{ jobNumbers: [jobs + 2], errorMessage: 'ExceededQuota : The daily batch allocation (DailyBulkApiBatches) is exhausted.' }] } });
+    const res = await start(definition('quota'));
+    expect(res.code, res.stderr.slice(-2000)).to.equal(3);
+    const r = res.json.result;
+    expect(startSchema(r), JSON.stringify(startSchema.errors)).to.equal(true);
+    expect(r.state).to.equal('stopped'); // stopped for limits (resumable), not failed
+    expect(r.error.name).to.equal('LimitsExhaustedError');
+    expect(r.error.message).to.match(/ExceededQuota/);
+    expect(r.error.actions.join(' ')).to.match(/resume/);
+    expect(r.next).to.equal(`sf datacloud load resume -o emu --run-id ${r.runId}`);
+    expect(r.totals.failed).to.equal(0); // the stopped job's rows are kept, not failed
+    expect(r.totals.loaded).to.be.lessThan(total);
+    emu.configure({ bulk: { jobFailures: [] } });
+    const done = await resume(r.runId);
     expect(done.code, done.stderr.slice(-2000)).to.equal(0);
     expect(done.json.result.totals.loaded).to.equal(total);
+    expect(emu.target.summary('Opportunity').rows).to.equal(total);
+  });
+
+  it('a job that fails at job level for a transient reason: its rows go into a retry job and load (exit 0)', async () => {
+    const jobs = emu.bulk.inspectJobs().length;
+    emu.configure({ bulk: { jobFailures: [{ jobNumbers: [jobs + 2], errorMessage: 'InternalServerError : Retry the job later' }] } });
+    const res = await start(definition('transientjob'));
+    expect(res.code, res.stderr.slice(-2000)).to.equal(0);
+    const r = res.json.result;
+    expect(r.totals.loaded).to.equal(total);
+    expect(r.totals.failed).to.equal(0);
+    const log = jobLog(new RunDir(r.runDir, r.runId));
+    const failedJobs = log.filter((x): x is Extract<JobLogRecord, { t: 'result' }> => x.t === 'result' && x.state === 'Failed');
+    expect(failedJobs).to.have.length(1);
+    const j = failedJobs[0];
+    expect(j).to.include({ requeued: j.rows, failed: 0, succeeded: 0 });
+    expect(r.totals.retriedRows).to.equal(j.rows);
+    const retry = log.find((x) => x.t === 'planned' && x.seq === j.retrySeq);
+    expect(retry).to.include({ kind: 'retry', retryOf: j.seq, rows: j.rows });
+    expect(log.some((x) => x.t === 'result' && x.seq === j.retrySeq && x.state === 'JobComplete' && x.succeeded === j.rows)).to.equal(true);
+    expect(emu.target.summary('Opportunity').rows).to.equal(total);
   });
 
   it('the circuit breaker stops a run whose every row fails for the same reason', async () => {
@@ -152,7 +221,8 @@ describe('recovering and finishing loads', function () {
     expect(res.code).to.equal(3);
     expect(res.json.result.error.name).to.equal('CircuitBreakerOpenError');
     expect(res.json.result.error.message).to.match(/REQUIRED_FIELD_MISSING/);
-    expect(res.json.result.totals.jobs).to.be.at.most(4);
+    expect(res.json.result.jobs.total).to.be.at.most(4);
+    expect(res.json.result.next).to.equal(`sf datacloud load resume -o emu --run-id ${res.json.result.runId}`);
   });
 
   it('an expired session stops the run with a login action; resume after login finishes it', async () => {
@@ -174,6 +244,7 @@ describe('recovering and finishing loads', function () {
     expect(res.code, stderr.slice(-2000)).to.equal(3);
     expect(res.json.result.error.name).to.equal('SessionExpiredError');
     expect(res.json.result.error.actions.join(' ')).to.match(/sf org login/);
+    expect(res.json.result.next).to.equal(`sf datacloud load resume -o emu --run-id ${res.json.result.runId}`);
     expect(res.stdout + res.stderr).to.not.contain(emu.token);
     delete emu.config.auth.sessionExpiresAfter; // "log in again"
     emu.authenticatedCalls = 0;

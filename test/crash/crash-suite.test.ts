@@ -11,7 +11,7 @@
  * so a slow machine only makes a case slower. Replay a failing case with CRASH_SEED=<seed>.
  */
 import { expect } from 'chai';
-import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.js';
 import { generateDataset, datasetConfig, opportunityDefinition } from '../emulator/dataset.js';
@@ -84,7 +84,7 @@ describe('crash suite: kill -9 and power loss at seeded moments, then resume', f
 
   async function finish(run: Run, label: string): Promise<void> {
     const res = await runPlugin(['datacloud', 'load', 'resume', '-o', 'emu', '--run-id', run.runId, '--json'], org);
-    expect(res.json?.result?.state, `${label}: ${res.stderr.slice(-3000)}`).to.equal('completed');
+    expect(res.json?.result?.state, `${label}: ${JSON.stringify(res.json?.result?.error ?? res.json ?? null)} ${res.stderr.slice(-3000)} (run ${run.dir})`).to.equal('completed');
     const s = await checkStatus(run, 'completed');
     const failed = failedNow(run).map((f) => String(f.key)).sort();
     expect(failed, `${label}: the same rows failed`).to.deep.equal(reference.failed);
@@ -95,6 +95,24 @@ describe('crash suite: kill -9 and power loss at seeded moments, then resume', f
     expect(new Set(results.map((r) => r.seq)).size, `${label}: one result per job`).to.equal(results.length);
     expect(fold(run).problems(), label).to.deep.equal([]);
     cases++;
+  }
+
+  /** Byte offset in jobs.ndjson after the last result whose job CSV was deleted (that result was fsynced first). */
+  function durableEnd(run: Run): number {
+    const buf = readFileSync(run.jobLogFile);
+    let end = 0;
+    let from = 0;
+    for (let nl = buf.indexOf(10, from); nl >= 0; from = nl + 1, nl = buf.indexOf(10, from)) {
+      let rec: { t?: string; seq?: number; kind?: string };
+      try {
+        rec = JSON.parse(buf.subarray(from, nl).toString('utf8')) as { t?: string; seq?: number; kind?: string };
+      } catch {
+        continue;
+      }
+      // (A reject job never had a CSV: its absence proves nothing.)
+      if (rec.t === 'result' && rec.kind !== 'reject' && rec.seq !== undefined && !existsSync(run.jobCsvFile(rec.seq))) end = nl + 1;
+    }
+    return end;
   }
 
   /** Start (or run `args`) and SIGKILL it once the ledger has `k` lines; returns the run. */
@@ -182,17 +200,20 @@ describe('crash suite: kill -9 and power loss at seeded moments, then resume', f
       const { run, code } = await killAfter(k, ['datacloud', 'load', 'start', '-o', 'emu', '--definition', def, '--json']);
       expect(code).to.equal(null);
       // What fsync-before-acknowledge lets a power loss take: the tail of each log after its
-      // last completed append. jobs.ndjson: a random byte within its last two lines. The
+      // last completed append. jobs.ndjson: a random byte within its last two lines, but never
+      // a result whose job CSV is gone: the engine deletes jobs/<seq>.csv only after that
+      // result's append was fsynced, so no power loss can take the one and keep the other. The
       // failure lines of a batch are fsynced before its result is written, so they can only
       // be lost with that result: failures.ndjson is cut only when its last batch has no
       // result left in jobs.ndjson.
-      const cutTail = (file: string, lines: number): void => {
+      const cutTail = (file: string, lines: number, floor = 0): void => {
         const buf = readFileSync(file);
         let start = buf.length - 1;
         for (let seen = 0; start > 0; start--) if (buf[start - 1] === 10 && ++seen === lines) break;
+        start = Math.max(start, floor);
         truncateSync(file, start + Math.floor(random() * (buf.length - start)));
       };
-      cutTail(run.jobLogFile, 2);
+      cutTail(run.jobLogFile, 2, durableEnd(run));
       let failuresText = '';
       try {
         failuresText = readFileSync(run.failuresFile, 'utf8');

@@ -69,8 +69,10 @@ export type JobSpec = {
   partition: number;
   /** Rows in the job's CSV. */
   rows: number;
-  /** Seconds after the run start the job's result is recorded (it is created 2 s before). */
+  /** Seconds after the run start the job's result is recorded (it is created 2 s before, or at startedAt). */
   at: number;
+  /** Seconds after the run start the job is created in the org (its intent; planned 1 s before); default at − 2. */
+  startedAt?: number;
   /** Rows saved; default: rows minus failures minus requeued. */
   succeeded?: number;
   /** Failed for good, by code: code → keys (each gets a failures.ndjson line in the result's batch). */
@@ -246,7 +248,7 @@ export class RunFixture {
       const t = this.take(j.partition, j.rows);
       keys = t.keys;
       planned = {
-        t: 'planned', at: this.iso(j.at - 3), seq, kind: 'load', partition: j.partition, rows: j.rows, freshRows: j.rows,
+        t: 'planned', at: this.iso((j.startedAt ?? j.at - 2) - 1), seq, kind: 'load', partition: j.partition, rows: j.rows, freshRows: j.rows,
         lastKey: t.lastKey, attempt: 1, bytes: j.rows * 40, ...(j.last ? { exhausted: true } : {}),
       };
       this.run.writeJobCsv(seq, `${HEADER}\n${keys.map((k) => `${k},acct-${j.partition}`).join('\n')}\n`);
@@ -261,7 +263,7 @@ export class RunFixture {
   private life(p: Planned, at: number, j: Partial<JobSpec>, keys: string[]): Result | undefined {
     const seq = p.seq;
     const jobId = RunFixture.jobId(seq);
-    const start = at - 2;
+    const start = j.startedAt ?? at - 2;
     this.run.appendJobLog({ t: 'intent', at: this.iso(start), seq });
     if (j.stopAfter === 'intent') return undefined;
     this.run.appendJobLog({ t: 'created', at: this.iso(start + 0.2), seq, jobId });

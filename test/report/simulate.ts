@@ -3,7 +3,9 @@
  * simulation of partitions whose jobs (one in flight per partition, at most `limit` in
  * flight in all, the limit changing over time) take tens of seconds, hit lock errors that
  * are retried in later jobs, fail some rows for good, and stop and resume across sessions.
- * Written through RunFixture (the RunDir writer API the engine uses).
+ * Written through RunFixture (the RunDir writer API the engine uses): a job's requeued rows
+ * plan its retry job (a real retry chain, attempt + 1), recorded when the simulation runs it;
+ * retry jobs never started stay planned (pending).
  */
 import { appendFileSync } from 'node:fs';
 import type { PacingSettings, RunState } from '../../src/state/types.js';
@@ -33,7 +35,8 @@ export type SimSpec = {
   seed?: number;
 };
 
-type Job = { partition: number; rows: number; attempt: number; fresh: boolean; startedAt: number; end: number };
+/** A job in flight; retryOf: the seq whose result planned it (a retry job). */
+type Job = { partition: number; rows: number; attempt: number; retryOf?: number; startedAt: number; end: number };
 
 export function simulateRun(root: string, spec: SimSpec): RunFixture {
   const per = Math.floor(spec.rows / spec.partitions);
@@ -48,7 +51,7 @@ export function simulateRun(root: string, spec: SimSpec): RunFixture {
   const rand = mulberry32(spec.seed ?? 7);
   const maxAttempts = spec.pacing?.maxAttempts ?? 4;
   const left = [...partitionRows];
-  const retries: Array<Array<{ rows: number; attempt: number; notBefore: number }>> = partitionRows.map(() => []);
+  const retries: Array<Array<{ rows: number; attempt: number; retryOf: number; notBefore: number }>> = partitionRows.map(() => []);
   const busy = new Array<Job | null>(spec.partitions).fill(null);
   let key = 0;
   const limitAt = (t: number): number => {
@@ -61,22 +64,23 @@ export function simulateRun(root: string, spec: SimSpec): RunFixture {
   }
   const finish = (j: Job, at: number): void => {
     const lock = Math.min(j.rows, Math.round(j.rows * spec.lockRate * rand() * (j.attempt === 1 ? 1 : 0.3)));
-    const permanent = j.fresh ? Math.min(j.rows - lock, Math.round(j.rows * spec.failRate * rand() * 2)) : 0;
+    const permanent = j.retryOf === undefined ? Math.min(j.rows - lock, Math.round(j.rows * spec.failRate * rand() * 2)) : 0;
     const lockFinal = j.attempt >= maxAttempts ? lock : 0;
     const requeued = lock - lockFinal;
     const keys = (n: number): string[] => Array.from({ length: n }, () => `${spec.runId.slice(-4)}-${key++}`);
-    f.job({
+    const seq = f.job({
       partition: j.partition,
       rows: j.rows,
       startedAt: j.startedAt,
       at,
       requeued,
-      ...(requeued ? { errorCodes: { UNABLE_TO_LOCK_ROW: requeued } } : {}),
-      retry: !j.fresh,
+      retryOutcome: 'pending',
+      lockErrors: lock,
+      ...(j.retryOf !== undefined ? { retryOf: j.retryOf } : {}),
       failures: { ...(permanent ? { FIELD_CUSTOM_VALIDATION_EXCEPTION: keys(permanent) } : {}), ...(lockFinal ? { UNABLE_TO_LOCK_ROW: keys(lockFinal) } : {}) },
       transientCodes: ['UNABLE_TO_LOCK_ROW'],
     });
-    if (requeued) retries[j.partition].push({ rows: requeued, attempt: j.attempt + 1, notBefore: at + 5 + 10 * j.attempt });
+    if (requeued) retries[j.partition].push({ rows: requeued, attempt: j.attempt + 1, retryOf: seq, notBefore: at + 5 + 10 * j.attempt });
   };
   const done = (): boolean => left.every((n) => n === 0) && retries.every((r) => r.length === 0) && busy.every((b) => b === null);
 
@@ -107,11 +111,11 @@ export function simulateRun(root: string, spec: SimSpec): RunFixture {
         const duration = spec.jobSeconds[0] + rand() * (spec.jobSeconds[1] - spec.jobSeconds[0]);
         if (r >= 0) {
           const [x] = retries[p].splice(r, 1);
-          busy[p] = { partition: p, rows: x.rows, attempt: x.attempt, fresh: false, startedAt: t, end: t + duration * Math.max(0.3, x.rows / spec.rowsPerJob) };
+          busy[p] = { partition: p, rows: x.rows, attempt: x.attempt, retryOf: x.retryOf, startedAt: t, end: t + duration * Math.max(0.3, x.rows / spec.rowsPerJob) };
         } else if (left[p] > 0) {
           const rows = Math.min(spec.rowsPerJob, left[p]);
           left[p] -= rows;
-          busy[p] = { partition: p, rows, attempt: 1, fresh: true, startedAt: t, end: t + duration };
+          busy[p] = { partition: p, rows, attempt: 1, startedAt: t, end: t + duration };
         } else continue;
         inFlight++;
       }
@@ -127,7 +131,7 @@ export function simulateRun(root: string, spec: SimSpec): RunFixture {
 }
 
 function leaveOpen(f: RunFixture, j: Job): void {
-  f.job({ partition: j.partition, rows: j.rows, startedAt: j.startedAt, at: j.startedAt + 1, retry: !j.fresh, stopAfter: 'closed' });
+  f.job({ partition: j.partition, rows: j.rows, startedAt: j.startedAt, at: j.startedAt + 1, ...(j.retryOf !== undefined ? { retryOf: j.retryOf } : {}), stopAfter: 'closed' });
 }
 
 function mulberry32(seed: number): () => number {

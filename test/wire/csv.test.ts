@@ -1,5 +1,11 @@
+/*
+ * The upload CSV and the conversion of source values by target field type: dates,
+ * timestamps, booleans, plain decimals (every digit of numbers beyond 2^53 given as text),
+ * text carried as it is (whitespace-only text too), null and '' as #N/A, and the literal
+ * text #N/A refused as UNREPRESENTABLE (it would clear the field).
+ */
 import { expect } from 'chai';
-import { buildCsv, convertValue } from '../../src/sink/csv.js';
+import { buildCsv, convertValue, converterFor, csvLine, Invalid, NULL_TOKEN } from '../../src/sink/csv.js';
 
 const ok = (value: string | null) => ({ ok: true, value });
 
@@ -74,5 +80,62 @@ describe('wire: csv', () => {
     expect(convertValue(undefined, 'string')).to.deep.equal(ok(null));
     expect(convertValue('', 'double')).to.deep.equal(ok(null));
     expect(convertValue('12:30:05', 'time')).to.deep.equal(ok('12:30:05.000Z'));
+  });
+
+  it('whitespace-only text is data: carried as it is (quoted in the CSV); only null, undefined and "" become #N/A', () => {
+    // Changed on purpose: whitespace-only text used to clear the field; now it is kept.
+    for (const type of ['string', 'textarea', 'picklist', 'email', 'reference']) {
+      expect(convertValue('   ', type), type).to.deep.equal(ok('   '));
+      expect(convertValue('\t', type), type).to.deep.equal(ok('\t'));
+      expect(converterFor(type)(' '), type).to.equal(' ');
+    }
+    expect(convertValue(' x ', 'string')).to.deep.equal(ok(' x '));
+    for (const type of ['string', 'double', 'date', 'boolean']) {
+      expect(convertValue('', type), type).to.deep.equal(ok(null));
+      expect(convertValue(null, type), type).to.deep.equal(ok(null));
+      expect(converterFor(type)(undefined), type).to.equal(null);
+    }
+    // A field that wants a number, date or boolean cannot take blank text: refused with a reason, never cleared.
+    for (const type of ['double', 'int', 'date', 'datetime', 'boolean']) {
+      const r = convertValue('  ', type);
+      expect(r.ok, type).to.equal(false);
+      expect(r.ok ? null : r.kind, type).to.equal(undefined);
+    }
+    // In the CSV blank text is quoted (edge whitespace is), null is #N/A, never an empty cell (which would leave the field as it was).
+    expect(buildCsv(['A', 'B', 'C', 'D'], [['   ', '\t', ' x ', null]])).to.equal('A,B,C,D\n"   ","\t"," x ",#N/A\n');
+    expect(csvLine([converterFor('string')('  ') as string, converterFor('string')('') as null])).to.equal('"  ",#N/A');
+  });
+
+  it('the literal text #N/A is refused as UNREPRESENTABLE in every field type (in a Bulk CSV it clears the field)', () => {
+    expect(NULL_TOKEN).to.equal('#N/A');
+    for (const type of ['string', 'textarea', 'picklist', 'multipicklist', 'double', 'int', 'currency', 'date', 'datetime', 'time', 'boolean']) {
+      const r = convertValue('#N/A', type);
+      expect(r.ok, type).to.equal(false);
+      if (r.ok) continue;
+      expect(r.kind, type).to.equal('UNREPRESENTABLE');
+      expect(r.reason, type).to.include('#N/A');
+      const c = converterFor(type)('#N/A');
+      expect(c, type).to.be.instanceOf(Invalid);
+      expect((c as Invalid).kind, type).to.equal('UNREPRESENTABLE');
+    }
+    // Other text that holds it is data.
+    expect(convertValue('#N/A or more', 'string')).to.deep.equal(ok('#N/A or more'));
+  });
+
+  it('numbers beyond 2^53 given as text keep every digit', () => {
+    const big = '9007199254740993'; // 2^53 + 1: a double would make it ...992
+    expect(String(Number(big))).to.equal('9007199254740992'); // the premise: a double cannot hold it
+    for (const type of ['int', 'long', 'double', 'currency', 'percent', 'string', 'textarea']) {
+      expect(convertValue(big, type), type).to.deep.equal(ok(big));
+      expect(converterFor(type)(big), type).to.equal(big);
+    }
+    expect(convertValue('-12345678901234567890123', 'long')).to.deep.equal(ok('-12345678901234567890123'));
+    expect(convertValue('12345678901234567890.000', 'int')).to.deep.equal(ok('12345678901234567890'));
+    expect(convertValue('12345678901234567890.0000000001', 'currency')).to.deep.equal(ok('12345678901234567890.0000000001'));
+    expect(convertValue('0.12345678901234567890123', 'double')).to.deep.equal(ok('0.12345678901234567890123'));
+    expect(convertValue('1.2345678901234567891E25', 'double')).to.deep.equal(ok('12345678901234567891000000'));
+    expect(convertValue('9007199254740993.5', 'int').ok).to.equal(false);
+    expect(convertValue(9007199254740993n, 'long')).to.deep.equal(ok(big));
+    expect(buildCsv(['K', 'N'], [[big, 9007199254740993n]])).to.equal(`K,N\n${big},${big}\n`);
   });
 });

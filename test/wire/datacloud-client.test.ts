@@ -3,7 +3,7 @@ import type { Connection } from '@salesforce/core';
 import { startEmulator, type Emulator } from '../emulator/server.js';
 import type { DcTable } from '../emulator/config.js';
 import { connectTo } from '../helpers/connection.js';
-import { DataCloudClient, parseColumns } from '../../src/source/datacloud-client.js';
+import { DataCloudClient, columnIndex, parseColumns, rowObjects } from '../../src/source/datacloud-client.js';
 import { SalesforceApiError } from '../../src/core/errors.js';
 import { buildPageQuery } from '../../src/source/sql.js';
 
@@ -58,25 +58,34 @@ describe('wire: DataCloudClient against the emulator', function () {
     expect(dc.apiInUse).to.equal('query-sql');
     expect(res.columns.map((c) => c.name)).to.deep.equal(['Key__c', 'Name__c', 'Amount__c', 'Active__c']);
     expect(res.rows).to.have.length(1234);
-    expect(res.rows.map((r) => r.Key__c)).to.deep.equal(data.rows.map((r) => r.Key__c));
-    expect(res.rows[2]).to.deep.equal({ Key__c: 'K00003', Name__c: "O'Brien", Amount__c: 4.5, Active__c: false });
+    // Rows are arrays in the order of res.columns.
+    const key = columnIndex(res).get('Key__c')!;
+    expect(res.rows.map((r) => r[key])).to.deep.equal(data.rows.map((r) => r.Key__c));
+    expect(res.rows[2]).to.deep.equal(['K00003', "O'Brien", 4.5, false]);
+    expect(rowObjects(res)[2]).to.deep.equal({ Key__c: 'K00003', Name__c: "O'Brien", Amount__c: 4.5, Active__c: false });
     expect(paths(emu, /\/ssot\/query-sql\/[^/]+$/).length).to.be.at.least(3); // status polls
     expect(paths(emu, /\/rows$/).length).to.be.greaterThan(5); // 1234 rows at ≤ 250 per page, some short
+    // Read whole, the query is dropped once, after its last page.
+    const sql = paths(emu, /\/ssot\/query-sql/);
+    expect(sql.filter((r) => r.method === 'DELETE')).to.have.length(1);
+    expect(sql.at(-1)!.method).to.equal('DELETE');
   });
 
   it('query-sql: all rows inline when the POST already has them', async () => {
     const dc = new DataCloudClient(conn);
     const res = await dc.query(buildPageQuery({ table: 'Items__dlm', columns: ['Key__c', 'Parent__c'], keyColumns: ['Parent__c', 'Key__c'], after: ['P03', 'K00500'], limit: 10 }));
     expect(res.rows).to.have.length(10);
-    expect(res.rows[0].Parent__c).to.equal('P03');
-    expect(res.rows.every((r) => (r.Parent__c as string) >= 'P03')).to.equal(true);
-    expect(paths(emu, /\/ssot\/query-sql/).map((r) => r.method)).to.deep.equal(['POST']);
+    const rows = rowObjects(res);
+    expect(rows[0].Parent__c).to.equal('P03');
+    expect(rows.every((r) => (r.Parent__c as string) >= 'P03')).to.equal(true);
+    // One POST had every row; the finished query is then dropped (DELETE), no status poll, no page.
+    expect(paths(emu, /\/ssot\/query-sql/).map((r) => r.method)).to.deep.equal(['POST', 'DELETE']);
   });
 
   it('query-sql: aggregates and an empty result', async () => {
     const dc = new DataCloudClient(conn);
     const count = await dc.query('SELECT COUNT(*) AS "n" FROM "Items__dlm"');
-    expect(Number(count.rows[0].n)).to.equal(1234);
+    expect(Number(rowObjects(count)[0].n)).to.equal(1234);
     const none = await dc.query(`SELECT "Key__c" FROM "Items__dlm" WHERE "Key__c" = 'nope'`);
     expect(none.rows).to.deep.equal([]);
     expect(none.columns.map((c) => c.name)).to.deep.equal(['Key__c']);
@@ -89,13 +98,15 @@ describe('wire: DataCloudClient against the emulator', function () {
     expect(dc.apiInUse).to.equal('queryv2');
     expect(res.columns.map((c) => c.name)).to.deep.equal(['Key__c', 'Parent__c', 'Name__c', 'Amount__c']);
     expect(res.rows).to.have.length(1234);
-    expect(res.rows[2]).to.deep.include({ Key__c: 'K00003', Name__c: "O'Brien", Parent__c: 'P03' });
+    expect(res.rows[2]).to.have.length(4);
+    expect(rowObjects(res)[2]).to.deep.include({ Key__c: 'K00003', Name__c: "O'Brien", Parent__c: 'P03' });
     expect(paths(emu, /\/ssot\/queryv2\/.+/).length).to.equal(12);
     // Stays on queryv2 afterwards.
     emu.requests.length = 0;
     emu.configure({ dataCloud: { queryv2RowShape: 'array', placeInOrderBase: 0 } });
     const again = await dc.query('SELECT "Name__c", "Key__c" FROM "Items__dlm" ORDER BY "Key__c" LIMIT 5');
-    expect(again.rows[4]).to.deep.equal({ Name__c: 'Name 5', Key__c: 'K00005' });
+    expect(again.columns.map((c) => c.name)).to.deep.equal(['Name__c', 'Key__c']);
+    expect(again.rows[4]).to.deep.equal(['Name 5', 'K00005']);
     expect(paths(emu, /query-sql/)).to.have.length(0);
   });
 

@@ -1,5 +1,10 @@
+/*
+ * Bulk API 2.0 result files: parseResultCsv (every column), readResultRows (key, created,
+ * error only, as the recorder reads them: values exactly as echoed, whitespace-only and
+ * long-digit keys included), sf__Error forms and the transient/permanent table.
+ */
 import { expect } from 'chai';
-import { classifySfError, parseResultCsv, parseSfError, TRANSIENT_CODES } from '../../src/sink/results.js';
+import { classifySfError, parseResultCsv, parseSfError, readResultRows, TRANSIENT_CODES } from '../../src/sink/results.js';
 
 describe('wire: results', () => {
   it('parses result CSVs with quoted sf__ headers and values', () => {
@@ -29,6 +34,34 @@ describe('wire: results', () => {
   it('refuses malformed CSV instead of patching it up', () => {
     expect(() => parseResultCsv('a,b\n"x,y\n')).to.throw(/result file/);
     expect(() => parseResultCsv('a,b\n1,2,3\n')).to.throw(/result file/);
+  });
+
+  it('keeps values exactly as echoed: whitespace-only text, #N/A and digits beyond 2^53 are text', () => {
+    const rows = parseResultCsv('"sf__Id","sf__Created",K,Note__c,N__c\n"001","true","   ","#N/A","9007199254740993"\n');
+    expect(rows).to.deep.equal([{ sf__Id: '001', sf__Created: 'true', K: '   ', Note__c: '#N/A', N__c: '9007199254740993' }]);
+  });
+
+  it('readResultRows: key, sf__Created and sf__Error of each record, by header name, nothing trimmed', () => {
+    const ok =
+      '"sf__Id","sf__Created",External_ID__c,Name,Amount\n' +
+      '"001000000000001AAA","true","K1","a, ""b""","1"\n' +
+      '"001000000000002AAA","false","9007199254740993","x\ny","2"\n' +
+      '"001000000000003AAA","false","  ","#N/A","3"\n';
+    expect(readResultRows(ok, 'External_ID__c')).to.deep.equal([
+      { key: 'K1', created: true, error: '' },
+      { key: '9007199254740993', created: false, error: '' },
+      { key: '  ', created: false, error: '' },
+    ]);
+    // The job's delimiter, a BOM, CRLF, the key header in another case.
+    const failed = '\uFEFF"sf__Id"|"sf__Error"|"external_id__c"|Name\r\n""|"FIELD_CUSTOM_VALIDATION_EXCEPTION:Amount must be positive:Amount__c --"|" K2 "|""\r\n';
+    expect(readResultRows(failed, 'External_ID__c', 'PIPE')).to.deep.equal([
+      { key: ' K2 ', created: false, error: 'FIELD_CUSTOM_VALIDATION_EXCEPTION:Amount must be positive:Amount__c --' },
+    ]);
+    expect(readResultRows('', 'External_ID__c')).to.deep.equal([]);
+    expect(readResultRows('"sf__Id","sf__Created",External_ID__c\n', 'External_ID__c')).to.deep.equal([]);
+    expect(() => readResultRows('"sf__Id","sf__Created",Other\n"001","true","K1"\n', 'External_ID__c')).to.throw(/no External_ID__c column/);
+    expect(() => readResultRows('"sf__Id",External_ID__c\n"001","K1\n', 'External_ID__c')).to.throw(/result file/);
+    expect(() => readResultRows('"sf__Id",External_ID__c\n"001","K1",x\n', 'External_ID__c')).to.throw(/result file/);
   });
 
   it('parses sf__Error forms', () => {
