@@ -7,7 +7,9 @@ import type { PacingSettings } from '../state/types.js';
 export const PROFILES: Record<string, PacingSettings> = {
   /**
    * Parent-aware partitions (one parent's rows never in two jobs in flight), jobs sized
-   * for the platform's 10,000-row internal batches, concurrency that adapts (AIMD).
+   * for the platform's 10,000-row internal batches (sizing.ts), concurrency that starts
+   * small and measures the org's capacity (concurrency.ts). maxConcurrency is only a
+   * bound on what the run asks of any org, not a guess of its size.
    */
   default: {
     profile: 'default',
@@ -19,9 +21,9 @@ export const PROFILES: Record<string, PacingSettings> = {
     delaySeconds: [0, 0],
     retryDelaysSeconds: [5, 15, 45, 120],
     maxAttempts: 5,
-    maxConcurrency: 30,
+    maxConcurrency: 100,
     jobsInFlightPerPartition: 1,
-    pollSeconds: [1, 10],
+    pollSeconds: [1, 3],
     circuitBreakerJobs: 3,
     parentLocks: true,
     maxJobBytes: 100_000_000,

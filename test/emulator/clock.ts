@@ -1,7 +1,13 @@
 /*
- * The emulator's simulated clock. Virtual time runs `scale` times faster than wall time,
- * so hours of simulated load pass in about a minute. Every duration the emulator reports
- * (job timestamps, processing times) is read on this clock.
+ * The emulator's simulated clock. Every duration the emulator reports (job timestamps,
+ * processing times) is read on this clock. Two ways to drive it:
+ *
+ *   scaled  virtual time runs `scale` times faster than wall time (interactive use, tests
+ *           that poll). Whatever the machine spends, client or emulator, is magnified by
+ *           the scale, so figures measured this way bend with the machine's load.
+ *   manual  scale 0: virtual time stands still until someone moves it with advanceTo().
+ *           The lock benchmark does so only when every client is waiting on a timer
+ *           (scripts/bench/lockstep.ts), so no CPU time of anyone becomes simulated time.
  */
 export class VirtualClock {
   private wall0 = Date.now();
@@ -20,6 +26,14 @@ export class VirtualClock {
     this.virt0 = this.now();
     this.wall0 = Date.now();
     this.scaleFactor = scale;
+  }
+
+  /** Move virtual time forward to `virtualMs` (never back); meant for manual mode (scale 0). */
+  public advanceTo(virtualMs: number): void {
+    const now = this.now();
+    if (!(virtualMs > now)) return;
+    this.virt0 = virtualMs;
+    this.wall0 = Date.now();
   }
 
   /** Virtual epoch milliseconds. */

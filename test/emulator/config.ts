@@ -73,6 +73,20 @@ export type LockModelConfig = {
    * relationship column (`Account.External_ID__c`) and every reference field (AccountId).
    */
   parentColumns?: string[];
+  /**
+   * Other org traffic (bulk/lock-contention.ts): foreign transactions, `rate` per virtual
+   * second, each locking one parent value picked uniformly from `keys` for `hold` virtual
+   * seconds × lognormal(0, sigma). Holds longer than lockTimeout give transient
+   * UNABLE_TO_LOCK_ROW to rows of any job. Off when absent or rate is 0.
+   */
+  background?: { rate: number; hold: number; sigma?: number; keys: string[] };
+  /**
+   * A trigger that locks each parent's parent (an Account hierarchy) for the whole chunk
+   * (bulk/lock-contention.ts): `parentOf` maps parent values to theirs, or `share` of the
+   * parents (by a hash of the value) belong to one of `groups` grandparents named
+   * `${prefix}${n}`. Off when absent.
+   */
+  hierarchy?: { parentOf?: Record<string, string>; share?: number; groups?: number; prefix?: string };
 };
 
 /** A row-level rule that rejects rows (a validation rule, a duplicate, a bad reference). */

@@ -14,6 +14,10 @@
  *   a batch already requeued maxBatchAttempts times fails instead → job Failed,
  *   remaining rows unprocessed.
  *
+ * Contention switches (lock-contention.ts): `background` traffic holds random parents,
+ * `hierarchy` adds each parent's parent to a chunk's lock set. Every lock key's total hold
+ * is kept, so a run can tell which lock was its serial bottleneck (`busiestLock`).
+ *
  * Outcomes are computed when a chunk starts but committed (made visible) at the event
  * time when the chunk ends, so a caller that advances the simulation to "now" never sees
  * the future. Random hold times come from a hash of (job, batch, attempt, row position),
@@ -21,6 +25,7 @@
  */
 import type { LockModelConfig } from '../config.js';
 import { hashUnit } from '../random.js';
+import { BackgroundStream, grandparentOf, type ContentionStats } from './lock-contention.js';
 
 /** Row outcome codes in SimJob.outcome. */
 export const ROW_PENDING = 0;
@@ -203,6 +208,10 @@ export type SimSummary = {
   pendingEvents: number;
   queuedBatches: number;
   busyWorkers: number;
+  /** Other traffic and trigger locks (zero when their switches are off). */
+  contention: ContentionStats;
+  /** The lock key held longest in total (its holds run in series): label and virtual seconds. */
+  busiestLock: { label: string; seconds: number } | null;
 };
 
 export class LockSimulator {
@@ -216,6 +225,17 @@ export class LockSimulator {
   private readonly freeAt: number[] = [];
   private readonly parentIndex = new Map<string, number>();
   private readonly parentLabel: string[] = [];
+  /** Label (parent value) → lock id, for locks named by value (other traffic, grandparents). */
+  private readonly labelIds = new Map<string, number>();
+  /** Ids created by value before any upload named them; the first upload key for the value adopts it. */
+  private readonly placeholders = new Set<number>();
+  /** Σ hold per lock id (ms). */
+  private readonly heldMs: number[] = [];
+  /** Grandparent lock id per parent id (-1: none), for the hierarchy setting in `gpFor`. */
+  private gpOf: number[] = [];
+  private gpFor?: LockModelConfig['hierarchy'];
+  private readonly background: BackgroundStream;
+  private readonly contention: ContentionStats = { backgroundTransactions: 0, backgroundGaveUp: 0, grandparentLocks: 0 };
   private readonly jobs: SimJob[] = [];
   private firstSubmittedAt?: number;
   private lastCompletedAt?: number;
@@ -224,18 +244,67 @@ export class LockSimulator {
 
   public constructor(private readonly params: () => LockModelConfig, seed: number, private readonly hooks: SimHooks = {}) {
     this.salt = seed >>> 0;
+    this.background = new BackgroundStream(this.salt);
   }
 
   /** Intern a parent key; `label` is what UNABLE_TO_LOCK_ROW messages print. */
   public intern(key: string, label = key): number {
     let id = this.parentIndex.get(key);
     if (id === undefined) {
+      const byLabel = this.labelIds.get(label);
+      if (byLabel !== undefined && this.placeholders.has(byLabel)) {
+        // Other traffic or a trigger locked this value before an upload named it.
+        this.placeholders.delete(byLabel);
+        this.parentIndex.set(key, byLabel);
+        return byLabel;
+      }
       id = this.parentLabel.length;
       this.parentIndex.set(key, id);
       this.parentLabel.push(label);
       this.freeAt.push(-Infinity);
+      this.heldMs.push(0);
+      if (byLabel === undefined) this.labelIds.set(label, id);
     }
     return id;
+  }
+
+  /** The lock of a parent named by value only (other traffic, grandparents). */
+  private lockByLabel(label: string): number {
+    const known = this.labelIds.get(label);
+    if (known !== undefined) return known;
+    const id = this.intern(`\u0000value\u0000${label}`, label);
+    this.placeholders.add(id);
+    return id;
+  }
+
+  /** The grandparent lock of parent `id` under the hierarchy switch, or -1. */
+  private grandparent(p: LockModelConfig, id: number): number {
+    if (p.hierarchy !== this.gpFor) {
+      this.gpFor = p.hierarchy;
+      this.gpOf = [];
+    }
+    if (!p.hierarchy) return -1;
+    let gp = this.gpOf[id];
+    if (gp === undefined) {
+      const label = grandparentOf(this.parentLabel[id], p.hierarchy);
+      gp = label === undefined ? -1 : this.lockByLabel(label);
+      if (gp === id) gp = -1;
+      this.gpOf[id] = gp;
+    }
+    return gp;
+  }
+
+  /** Run the other traffic that arrived up to t (reservations in time order, as events would). */
+  private runBackground(p: LockModelConfig, t: number): void {
+    if (!p.background || this.firstSubmittedAt === undefined) return;
+    const timeout = p.lockTimeout * 1000;
+    this.background.apply(p.background, this.firstSubmittedAt, t, (label, at, holdMs) => {
+      const id = this.lockByLabel(label);
+      const s = Math.max(at, this.freeAt[id]);
+      if (s - at > timeout) return false;
+      this.freeAt[id] = s + holdMs;
+      return true;
+    }, this.contention);
   }
 
   public get now(): number {
@@ -321,7 +390,12 @@ export class LockSimulator {
       pendingEvents: this.heap.size,
       queuedBatches: this.queue.length - this.queueHead,
       busyWorkers: this.busy,
+      contention: { ...this.contention },
+      busiestLock: null,
     };
+    let best = -1;
+    for (let id = 0; id < this.heldMs.length; id++) if (best < 0 || this.heldMs[id] > this.heldMs[best]) best = id;
+    if (best >= 0 && this.heldMs[best] > 0) s.busiestLock = { label: this.parentLabel[best], seconds: this.heldMs[best] / 1000 };
     for (const j of this.jobs) {
       s.rows += j.input.rowCount;
       s.succeeded += j.stats.succeeded;
@@ -395,21 +469,34 @@ export class LockSimulator {
         }
       }
     }
+    // Hold time counts the chunk's own parents; the trigger's grandparents are locked for it too.
     const hold = this.holdMs(p, job, b, from, n, parents.length);
+    const locks = parents.slice();
+    if (p.hierarchy) {
+      for (const id of parents) {
+        const gp = this.grandparent(p, id);
+        if (gp >= 0 && !seen.has(gp)) {
+          seen.add(gp);
+          locks.push(gp);
+          this.contention.grandparentLocks++;
+        }
+      }
+    }
     let ok = true;
     let errorIndex = -1;
     let end: number;
-    if (!p.enabled || parents.length === 0) {
+    if (!p.enabled || locks.length === 0) {
       end = t + hold;
     } else {
+      this.runBackground(p, t);
       let s = t;
-      for (const id of parents) if (this.freeAt[id] > s) s = this.freeAt[id];
+      for (const id of locks) if (this.freeAt[id] > s) s = this.freeAt[id];
       const timeout = p.lockTimeout * 1000;
       if (s - t > timeout) {
         // Could not get every lock within the wait: the whole chunk fails (failScope 'chunk').
-        const blocking = parents.filter((id) => this.freeAt[id] - t > timeout);
+        const blocking = locks.filter((id) => this.freeAt[id] - t > timeout);
         if (p.failScope === 'parent') {
-          this.partialChunk(b, t, from, to, parents, blocking, p);
+          this.partialChunk(b, t, from, to, locks, blocking, p);
           return;
         }
         ok = false;
@@ -418,7 +505,10 @@ export class LockSimulator {
         end = t + timeout;
       } else {
         end = s + hold;
-        for (const id of parents) this.freeAt[id] = end;
+        for (const id of locks) {
+          this.freeAt[id] = end;
+          this.heldMs[id] += hold;
+        }
       }
     }
     b.pending = { from, to, ok, errorIndex, started: t, end };
@@ -434,21 +524,38 @@ export class LockSimulator {
     const failRows: number[] = [];
     const goParents = new Set<number>();
     let goN = 0;
+    const goLocks = new Set<number>();
     for (let r = from; r < to; r++) {
       if (reject && reject[r] >= 0) continue;
       let hit = false;
-      for (let k = input.parentStart[r]; k < input.parentStart[r + 1]; k++) if (blocked.has(input.parentIds[k])) hit = true;
+      for (let k = input.parentStart[r]; k < input.parentStart[r + 1]; k++) {
+        const id = input.parentIds[k];
+        const gp = p.hierarchy ? this.grandparent(p, id) : -1;
+        if (blocked.has(id) || (gp >= 0 && blocked.has(gp))) hit = true;
+      }
       if (hit) failRows.push(r);
       else {
         goN++;
-        for (let k = input.parentStart[r]; k < input.parentStart[r + 1]; k++) goParents.add(input.parentIds[k]);
+        for (let k = input.parentStart[r]; k < input.parentStart[r + 1]; k++) {
+          const id = input.parentIds[k];
+          goParents.add(id);
+          goLocks.add(id);
+          const gp = p.hierarchy ? this.grandparent(p, id) : -1;
+          if (gp >= 0) goLocks.add(gp);
+        }
       }
     }
     const timeout = p.lockTimeout * 1000;
     let s = t + timeout;
-    for (const id of goParents) if (this.freeAt[id] > s) s = this.freeAt[id];
-    const end = goN > 0 ? s + this.holdMs(p, job, b, from, goN, goParents.size) : t + timeout;
-    if (goN > 0) for (const id of goParents) this.freeAt[id] = end;
+    for (const id of goLocks) if (this.freeAt[id] > s) s = this.freeAt[id];
+    const hold = goN > 0 ? this.holdMs(p, job, b, from, goN, goParents.size) : 0;
+    const end = goN > 0 ? s + hold : t + timeout;
+    if (goN > 0) {
+      for (const id of goLocks) {
+        this.freeAt[id] = end;
+        this.heldMs[id] += hold;
+      }
+    }
     const errorIndex = input.errors.length;
     input.errors.push(lockError(failRows.length, blocking.map((id) => this.parentLabel[id])));
     // Mark the blocked rows now (committed with the chunk); the others commit as successes.
