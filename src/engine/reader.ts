@@ -101,16 +101,18 @@ export class SourceReader {
       const res = await dcQuery(this.o, `${select}${where(preds)}`, def, signal);
       return this.toPage(res.columns.map((c) => c.name), res.rows, res.rows.length, true, undefined);
     }
+    // One row more than a job: a page of at most `limit` rows is the last (no empty query
+    // after it), and the extra row shows whether the page ends inside a run of equal cursor
+    // tuples (duplicate keys), which must not be split across pages (`key > last` would skip it).
     const limit = plan.rowsPerJob;
-    const page = await dcQuery(this.o, `${select}${where([...preds, after ? keysetAfter(keyCols, after, types) : undefined])} ORDER BY ${keyCols.map(quoteIdent).join(', ')} LIMIT ${limit}`, def, signal);
+    const page = await dcQuery(this.o, `${select}${where([...preds, after ? keysetAfter(keyCols, after, types) : undefined])} ORDER BY ${keyCols.map(quoteIdent).join(', ')} LIMIT ${limit + 1}`, def, signal);
     const names = page.columns.map((c) => c.name);
     const idx = keyCols.map((c) => names.indexOf(c));
     const tuple = (r: unknown[]): KeyTuple => idx.map((i) => r[i] as KeyValue);
     let rows = page.rows;
-    if (rows.length < limit) return this.toPage(names, rows, rows.length, true, rows.length ? tuple(rows[rows.length - 1]) : undefined);
-    // A full page: do not end inside a run of equal cursor tuples.
-    const last = tuple(rows[rows.length - 1]);
-    let cut = rows.length;
+    if (rows.length <= limit) return this.toPage(names, rows, rows.length, true, rows.length ? tuple(rows[rows.length - 1]) : undefined);
+    const last = tuple(rows[limit]);
+    let cut = limit;
     while (cut > 0 && sameTuple(tuple(rows[cut - 1]), last)) cut--;
     if (cut > 0) {
       rows = rows.slice(0, cut);
