@@ -16,14 +16,17 @@ export type SnapshotInput = {
   limit: number;
   apiCalls: number;
   orgLimits: ProgressSnapshot['orgLimits'];
+  /** Seconds since this session began. */
   elapsedSeconds: number;
+  /** Rows loaded before this session (a resume): not part of its speed. */
+  loadedBefore?: number;
 };
 
 export function snapshotOf(i: SnapshotInput): ProgressSnapshot {
   const t = i.fold.totals;
   const sourceRows = i.manifest.recount?.rows ?? i.manifest.plan.totalRows;
   const unread = Math.max(0, sourceRows - t.read);
-  const rowsPerSecond = i.elapsedSeconds > 0 ? t.loaded / i.elapsedSeconds : 0;
+  const rowsPerSecond = i.elapsedSeconds > 0 ? Math.max(0, t.loaded - (i.loadedBefore ?? 0)) / i.elapsedSeconds : 0;
   const left = t.pending + unread;
   const part = (index: number): PartitionStatus => {
     const p = i.fold.partitions[index];

@@ -93,6 +93,8 @@ export class LoadSession {
   private breaker!: CircuitBreaker;
   private lastLimit = 0;
   private startedAt = 0;
+  /** Rows the ledger counted loaded when this session began: the session's speed counts only its own. */
+  private loadedBefore = 0;
   private readonly resumed = { inFlight: 0, queued: 0, orphansAborted: 0 };
 
   public constructor(private readonly deps: EngineDeps, private readonly opts: EngineOptions) {
@@ -179,6 +181,7 @@ export class LoadSession {
     }));
     run.event({ level: 'info', type: 'session-start', message: `${opts.command} on ${hostname()} (pid ${process.pid})` });
 
+    this.loadedBefore = fold.totals.loaded;
     // What the ledger says is unfinished: queued again (jobs in flight are asked of the org first).
     Object.assign(this.resumed, this.scheduler.restore(fold, this.manifest.plan.partitions, opts.command === 'start' ? this.startedAt : undefined));
     if (opts.prepare) {
@@ -527,6 +530,7 @@ export class LoadSession {
       apiCalls: this.apiCalls,
       orgLimits: this.limits?.snapshot ?? null,
       elapsedSeconds: (this.clock.now() - this.startedAt) / 1000,
+      loadedBefore: this.loadedBefore,
     });
   }
 }
