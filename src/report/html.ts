@@ -115,7 +115,7 @@ function runSection(run: ReportRun): string {
     [duration(s.timing.elapsedSeconds), `${s.timing.sessions.length} session${s.timing.sessions.length === 1 ? '' : 's'}`],
     [`${int(rowsPerMinute(s.timing))}`, 'rows/min on average'],
     [`${int(s.jobs.total)}`, `Bulk jobs, ${int(s.settings.rowsPerJob)} rows each at most`],
-    [`${int(s.settings.maxConcurrency)}`, 'jobs in flight at most'],
+    [`${int(Math.round(Math.max(0, ...run.series.buckets.map((b) => b.jobsInFlight))))}`, `jobs in flight at the busiest (bound ${int(s.settings.maxConcurrency)})`],
     [`${int(t.lockErrors)}`, `lock errors, ${int(t.retriedRows)} rows retried`],
   ];
   p.push(`<div class="facts">${facts.map(([v, l]) => `<div><b>${e(v)}</b><span>${e(l)}</span></div>`).join('')}</div>`);

@@ -62,7 +62,8 @@ export default class LoadReport extends SfCommand<LoadReportResult> {
     const content = format === 'html' ? renderHtml(report) : format === 'markdown' ? renderMarkdown(report) : renderText(report);
     if (file) {
       try {
-        writeFileSync(file, content);
+        // The report names keys and failure messages (customer data): private to its owner when created.
+        writeFileSync(file, content, { mode: 0o600 });
       } catch (err) {
         throw messages.createError('error.WriteFailed', [file, (err as Error).message]);
       }
