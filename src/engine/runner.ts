@@ -31,7 +31,7 @@ import { createController, type ConcurrencyController } from './concurrency.js';
 import { LoadError } from './errors.js';
 import { httpRetry, type Retrying } from './http-retry.js';
 import { abortOpenJobs, driveJob, dropFinishedJob, type JobContext } from './job.js';
-import { batchesOf, LimitsGuard } from './limits.js';
+import { batchesOf, LimitsGuard, type InFlightJob } from './limits.js';
 import { OrphanFinder } from './orphans.js';
 import { countRows } from './planner.js';
 import { planPage } from './pages.js';
@@ -49,6 +49,8 @@ export type EngineDeps = {
   clock?: Clock;
   /** The org user the run's jobs are created as (to recognise its unrecorded jobs). */
   userId?: () => Promise<string | undefined>;
+  /** Requests sent to the org so far (for the DailyApiRequests guard); without it, only the jobs' calls are counted. */
+  requestsSent?: () => number;
 };
 
 export type EngineOptions = {
@@ -89,6 +91,9 @@ export class LoadSession {
   private wake?: () => void;
   /** Bulk API calls of this session's jobs that have no result yet (the ledger counts the rest). */
   private apiCalls = 0;
+  /** Every Bulk call of this session's jobs (never decremented), and per job without a result. */
+  private jobCallsMade = 0;
+  private readonly jobCalls = new Map<number, number>();
   private readonly taskFailures = new Map<number, number>();
   private breaker!: CircuitBreaker;
   private lastLimit = 0;
@@ -153,7 +158,12 @@ export class LoadSession {
       onRetry: (what, e, attempt) => run.event({ level: 'warn', type: 'http-retry', message: `${what}: ${e.message.slice(0, 200)} (attempt ${attempt})` }),
       onThrottle: () => this.controller.onThrottled(this.clock.now()),
     });
-    this.limits = new LimitsGuard(this.deps.limits, this.clock);
+    this.limits = new LimitsGuard({
+      read: this.deps.limits,
+      clock: this.clock,
+      inFlight: () => this.inFlightJobs(),
+      sent: this.deps.requestsSent ?? (() => this.jobCallsMade),
+    });
     this.reader = new SourceReader({
       def: this.manifest.definition,
       plan: this.manifest.plan,
@@ -304,7 +314,7 @@ export class LoadSession {
 
   // ---------------------------------------------------------------- jobs
 
-  private jobContext(): JobContext {
+  private jobContext(seq?: number): JobContext {
     return {
       bulk: this.deps.bulk,
       run: this.writer,
@@ -315,14 +325,21 @@ export class LoadSession {
       pacing: this.manifest.definition.pacing,
       orphans: this.orphanFinder(),
       signal: this.stopCtl.signal,
-      onCall: () => this.apiCalls++,
+      onCall: () => {
+        this.apiCalls++;
+        this.jobCallsMade++;
+        if (seq !== undefined) this.jobCalls.set(seq, (this.jobCalls.get(seq) ?? 0) + 1);
+      },
     };
   }
 
-  private inFlightBatches(except: number): number {
-    let b = 0;
-    for (const e of this.fold.jobs.values()) if (e.seq !== except && e.orgJobs > 0 && !e.aborted && !e.result) b += batchesOf(e.rows);
-    return b;
+  /** Jobs with an org job and no result (those of earlier sessions included), for the limits guard. */
+  private inFlightJobs(): InFlightJob[] {
+    const out: InFlightJob[] = [];
+    for (const e of this.fold.jobs.values()) {
+      if (e.orgJobs > 0 && !e.aborted && !e.result) out.push({ seq: e.seq, batches: batchesOf(e.rows), calls: this.jobCalls.get(e.seq) ?? 0 });
+    }
+    return out;
   }
 
   private async jobTask(q: QueuedJob): Promise<void> {
@@ -340,8 +357,9 @@ export class LoadSession {
         ]);
       const csv = (): string => this.run.readJobCsv(q.seq) ?? (() => { throw missing(); })();
       const bytes = (): Buffer => this.run.readJobCsvBytes(q.seq) ?? (() => { throw missing(); })();
-      if (!e.jobId || e.aborted) await this.limits.check(e.rows, this.inFlightBatches(q.seq), this.scheduler.jobsInFlight - 1);
-      const drive = await driveJob(this.jobContext(), e, bytes);
+      const createsHere = !e.jobId || e.aborted;
+      if (createsHere) await this.limits.check(q.seq, e.rows);
+      const drive = await driveJob(this.jobContext(q.seq), e, bytes);
       if (drive.kind === 'stopped') return;
       const origins: RetryOrigin[] | undefined =
         e.kind === 'failures-retry'
@@ -359,6 +377,7 @@ export class LoadSession {
       );
       release();
       this.apiCalls -= rec.result.apiCalls; // now counted by the ledger
+      this.jobCalls.delete(q.seq);
       this.taskFailures.delete(q.seq);
       this.controller.onFinished(q.seq, {
         at: this.clock.now(),
@@ -377,7 +396,9 @@ export class LoadSession {
         });
       }
       void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
-      if (rec.quota) {
+      if (rec.quota && !createsHere && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
+        this.writer.event({ level: 'info', type: 'limits', seq: e.seq, jobId: r.jobId, message: `Job ${r.jobId} ended ${drive.info.errorMessage ?? 'ExceededQuota'} before this session; the allocation is back, so its rows are loaded again.` });
+      } else if (rec.quota) {
         this.fatal ??= new LoadError('LimitsExhausted', `The org stopped job ${r.jobId}: ${drive.info.errorMessage ?? 'an allocation is exhausted'}.`, [
           'Wait for the rolling 24 h allocation to recover, then resume the run; its unprocessed rows are kept.',
         ]);
@@ -395,6 +416,17 @@ export class LoadSession {
     } finally {
       release();
       this.emit();
+    }
+  }
+
+  /** A job of an earlier session that ended ExceededQuota: does the allocation, read again now, cover its rows? */
+  private async quotaRecovered(seq: number, rows: number): Promise<boolean> {
+    await this.limits.refresh(true);
+    try {
+      await this.limits.check(seq, rows);
+      return true;
+    } catch {
+      return false;
     }
   }
 
