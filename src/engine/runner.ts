@@ -98,6 +98,8 @@ export class LoadSession {
   private breaker!: CircuitBreaker;
   private lastLimit = 0;
   private startedAt = 0;
+  /** The ledger's record count when this session read it. */
+  private sessionStartNo = 0;
   private readonly resumed = { inFlight: 0, queued: 0, orphansAborted: 0 };
 
   public constructor(private readonly deps: EngineDeps, private readonly opts: EngineOptions) {
@@ -146,6 +148,7 @@ export class LoadSession {
     this.manifest = run.readManifest();
     const { fold } = readLedger(run, this.manifest);
     this.fold = fold;
+    this.sessionStartNo = fold.records;
     this.writer = new LedgerWriter(run, fold);
     for (const p of fold.problems()) run.event({ level: 'warn', type: 'ledger-problem', message: `The job log does not add up: ${p}. This session reads again what it does not account for.` });
     const pacing = this.manifest.definition.pacing;
@@ -358,6 +361,8 @@ export class LoadSession {
       const csv = (): string => this.run.readJobCsv(q.seq) ?? (() => { throw missing(); })();
       const bytes = (): Buffer => this.run.readJobCsvBytes(q.seq) ?? (() => { throw missing(); })();
       const createsHere = !e.jobId || e.aborted;
+      // An org job created before this session (its `created` line is older than the session's first record).
+      const fromEarlierSession = !createsHere && this.fold.createdLog.some((c) => c.jobId === e.jobId && c.no <= this.sessionStartNo);
       if (createsHere) await this.limits.check(q.seq, e.rows);
       const drive = await driveJob(this.jobContext(q.seq), e, bytes);
       if (drive.kind === 'stopped') return;
@@ -396,7 +401,7 @@ export class LoadSession {
         });
       }
       void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
-      if (rec.quota && !createsHere && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
+      if (rec.quota && fromEarlierSession && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
         this.writer.event({ level: 'info', type: 'limits', seq: e.seq, jobId: r.jobId, message: `Job ${r.jobId} ended ${drive.info.errorMessage ?? 'ExceededQuota'} before this session; the allocation is back, so its rows are loaded again.` });
       } else if (rec.quota) {
         this.fatal ??= new LoadError('LimitsExhausted', `The org stopped job ${r.jobId}: ${drive.info.errorMessage ?? 'an allocation is exhausted'}.`, [
