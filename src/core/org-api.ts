@@ -51,8 +51,16 @@ export function apiUrl(conn: Connection, path: string, query?: QueryParams): str
   return url.toString();
 }
 
+const sentByConn = new WeakMap<Connection, number>();
+
+/** Requests sent through `conn` by this process (every one counts against DailyApiRequests). */
+export function requestsSent(conn: Connection): number {
+  return sentByConn.get(conn) ?? 0;
+}
+
 /** Send a request; resolves with the raw response text ('' for 204). Throws SalesforceApiError. */
 export async function requestText(conn: Connection, req: WireRequest): Promise<string> {
+  sentByConn.set(conn, (sentByConn.get(conn) ?? 0) + 1);
   const headers: Record<string, string> = { ...(req.headers ?? {}) };
   let body: string | Buffer | undefined = req.body;
   if (req.json !== undefined) {

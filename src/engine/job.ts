@@ -3,7 +3,7 @@
  * step is recorded in the ledger before the next (the intent before the create, the org
  * job id before the upload), and no step that is not idempotent is repeated blindly:
  *   create  a failed create may have made a job: the org's job list is asked (our user,
- *           object, Open, created since the intent) and such a job is adopted;
+ *           object, Open, created in the create's window: orphans.ts) and such a job is adopted;
  *   upload  a second PUT is refused by the org ("Found multiple contents"): after a lost
  *           answer, that refusal means the first one landed;
  *   close   after a lost answer, the job's state says whether the close landed.
@@ -80,38 +80,24 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
     const body = csv();
     // Not fsynced: after a kill it is in the page cache; only a power loss can take it, and then at worst an empty Open job is left in the org.
     run.appendJobLogLazy({ t: 'intent', at: at(), seq: e.seq });
-    const intentAt = clock.now();
-    let created: JobInfo;
-    let adopted = false;
-    ctx.orphans.beginCreate();
-    try {
-      // Not retried blindly: a create whose answer is lost may have made a job.
-      created = await ctx.retry(
-        async () => {
-          calls++;
-          ctx.onCall();
-          try {
-            return await bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: 'LF', columnDelimiter: 'COMMA' });
-          } catch (err) {
-            const found = toApiError(err).transient ? await ctx.orphans.adopt(intentAt) : undefined;
-            if (!found) throw err;
-            adopted = true;
-            return found;
-          }
-        },
-        'create job',
-        ctx.signal
-      );
-      ctx.orphans.endCreate(created.id);
-    } catch (err) {
-      ctx.orphans.endCreate();
-      throw err;
-    }
+    const intentNo = e.intentNo ?? 0;
+    // Not retried blindly: a create whose answer is lost may have made a job (the orphan finder looks for it).
+    const { job: created, adopted } = await ctx.retry(
+      () => {
+        calls++;
+        ctx.onCall();
+        return ctx.orphans.create(e.seq, intentNo, () =>
+          bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: 'LF', columnDelimiter: 'COMMA' })
+        );
+      },
+      'create job',
+      ctx.signal
+    );
     crashPoint('after-create');
     // The ledger's fold (the entry `e`) takes the org job id from this record. Not fsynced: a kill
     // leaves it in the page cache; a power loss can take it, and then the job's rows are sent again
     // in a new job (an upsert: harmless) while the lost one finishes or stays Open in the org.
-    run.appendJobLogLazy({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}) });
+    run.appendJobLogLazy({ t: 'created', at: at(), seq: e.seq, jobId: created.id, ...(adopted ? { adopted } : {}), ...(created.createdDate ? { orgCreatedAt: created.createdDate } : {}) });
     await uploadOnce(ctx, call, created.id, body);
     run.appendJobLogLazy({ t: 'uploaded', at: at(), seq: e.seq, jobId: created.id, bytes: Buffer.byteLength(body) });
     info = await closeOnce(ctx, call, created.id);

@@ -6,7 +6,7 @@ import type { Connection } from '@salesforce/core';
 import { StateAggregator } from '@salesforce/core';
 import { DataCloudClient } from '../source/datacloud-client.js';
 import { BulkIngestClient } from '../sink/bulk-client.js';
-import { getLimits, getUserId } from '../core/org-api.js';
+import { getLimits, getUserId, requestsSent } from '../core/org-api.js';
 import { RunDir, runsRoot } from '../state/run-dir.js';
 import { RUN_SCHEMA_VERSION, type LoadDefinition, type RunManifest } from '../state/types.js';
 import { readLedger } from '../ledger/read.js';
@@ -44,6 +44,7 @@ export function engineDeps(conn: Connection, def: LoadDefinition, retry = retryP
     bulk: new BulkIngestClient(conn),
     limits: () => getLimits(conn),
     userId,
+    requestsSent: () => requestsSent(conn),
   };
 }
 

@@ -31,7 +31,7 @@ import { createController, type ConcurrencyController } from './concurrency.js';
 import { LoadError } from './errors.js';
 import { httpRetry, type Retrying } from './http-retry.js';
 import { abortOpenJobs, driveJob, dropFinishedJob, type JobContext } from './job.js';
-import { batchesOf, LimitsGuard } from './limits.js';
+import { batchesOf, LimitsGuard, type InFlightJob } from './limits.js';
 import { OrphanFinder } from './orphans.js';
 import { countRows } from './planner.js';
 import { planPage } from './pages.js';
@@ -49,6 +49,8 @@ export type EngineDeps = {
   clock?: Clock;
   /** The org user the run's jobs are created as (to recognise its unrecorded jobs). */
   userId?: () => Promise<string | undefined>;
+  /** Requests sent to the org so far (for the DailyApiRequests guard); without it, only the jobs' calls are counted. */
+  requestsSent?: () => number;
 };
 
 export type EngineOptions = {
@@ -89,12 +91,17 @@ export class LoadSession {
   private wake?: () => void;
   /** Bulk API calls of this session's jobs that have no result yet (the ledger counts the rest). */
   private apiCalls = 0;
+  /** Every Bulk call of this session's jobs (never decremented), and per job without a result. */
+  private jobCallsMade = 0;
+  private readonly jobCalls = new Map<number, number>();
   private readonly taskFailures = new Map<number, number>();
   private breaker!: CircuitBreaker;
   private lastLimit = 0;
   private startedAt = 0;
   /** Rows the ledger counted loaded when this session began: the session's speed counts only its own. */
   private loadedBefore = 0;
+  /** The ledger's record count when this session read it. */
+  private sessionStartNo = 0;
   private readonly resumed = { inFlight: 0, queued: 0, orphansAborted: 0 };
 
   public constructor(private readonly deps: EngineDeps, private readonly opts: EngineOptions) {
@@ -143,6 +150,7 @@ export class LoadSession {
     this.manifest = run.readManifest();
     const { fold } = readLedger(run, this.manifest);
     this.fold = fold;
+    this.sessionStartNo = fold.records;
     this.writer = new LedgerWriter(run, fold);
     for (const p of fold.problems()) run.event({ level: 'warn', type: 'ledger-problem', message: `The job log does not add up: ${p}. This session reads again what it does not account for.` });
     const pacing = this.manifest.definition.pacing;
@@ -155,7 +163,12 @@ export class LoadSession {
       onRetry: (what, e, attempt) => run.event({ level: 'warn', type: 'http-retry', message: `${what}: ${e.message.slice(0, 200)} (attempt ${attempt})` }),
       onThrottle: () => this.controller.onThrottled(this.clock.now()),
     });
-    this.limits = new LimitsGuard(this.deps.limits, this.clock);
+    this.limits = new LimitsGuard({
+      read: this.deps.limits,
+      clock: this.clock,
+      inFlight: () => this.inFlightJobs(),
+      sent: this.deps.requestsSent ?? (() => this.jobCallsMade),
+    });
     this.reader = new SourceReader({
       def: this.manifest.definition,
       plan: this.manifest.plan,
@@ -307,7 +320,7 @@ export class LoadSession {
 
   // ---------------------------------------------------------------- jobs
 
-  private jobContext(): JobContext {
+  private jobContext(seq?: number): JobContext {
     return {
       bulk: this.deps.bulk,
       run: this.writer,
@@ -318,14 +331,21 @@ export class LoadSession {
       pacing: this.manifest.definition.pacing,
       orphans: this.orphanFinder(),
       signal: this.stopCtl.signal,
-      onCall: () => this.apiCalls++,
+      onCall: () => {
+        this.apiCalls++;
+        this.jobCallsMade++;
+        if (seq !== undefined) this.jobCalls.set(seq, (this.jobCalls.get(seq) ?? 0) + 1);
+      },
     };
   }
 
-  private inFlightBatches(except: number): number {
-    let b = 0;
-    for (const e of this.fold.jobs.values()) if (e.seq !== except && e.orgJobs > 0 && !e.aborted && !e.result) b += batchesOf(e.rows);
-    return b;
+  /** Jobs with an org job and no result (those of earlier sessions included), for the limits guard. */
+  private inFlightJobs(): InFlightJob[] {
+    const out: InFlightJob[] = [];
+    for (const e of this.fold.jobs.values()) {
+      if (e.orgJobs > 0 && !e.aborted && !e.result) out.push({ seq: e.seq, batches: batchesOf(e.rows), calls: this.jobCalls.get(e.seq) ?? 0 });
+    }
+    return out;
   }
 
   private async jobTask(q: QueuedJob): Promise<void> {
@@ -343,8 +363,11 @@ export class LoadSession {
         ]);
       const csv = (): string => this.run.readJobCsv(q.seq) ?? (() => { throw missing(); })();
       const bytes = (): Buffer => this.run.readJobCsvBytes(q.seq) ?? (() => { throw missing(); })();
-      if (!e.jobId || e.aborted) await this.limits.check(e.rows, this.inFlightBatches(q.seq), this.scheduler.jobsInFlight - 1);
-      const drive = await driveJob(this.jobContext(), e, bytes);
+      const createsHere = !e.jobId || e.aborted;
+      // An org job created before this session (its `created` line is older than the session's first record).
+      const fromEarlierSession = !createsHere && this.fold.createdLog.some((c) => c.jobId === e.jobId && c.no <= this.sessionStartNo);
+      if (createsHere) await this.limits.check(q.seq, e.rows);
+      const drive = await driveJob(this.jobContext(q.seq), e, bytes);
       if (drive.kind === 'stopped') return;
       const origins: RetryOrigin[] | undefined =
         e.kind === 'failures-retry'
@@ -362,6 +385,7 @@ export class LoadSession {
       );
       release();
       this.apiCalls -= rec.result.apiCalls; // now counted by the ledger
+      this.jobCalls.delete(q.seq);
       this.taskFailures.delete(q.seq);
       this.controller.onFinished(q.seq, {
         at: this.clock.now(),
@@ -380,7 +404,9 @@ export class LoadSession {
         });
       }
       void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
-      if (rec.quota) {
+      if (rec.quota && fromEarlierSession && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
+        this.writer.event({ level: 'info', type: 'limits', seq: e.seq, jobId: r.jobId, message: `Job ${r.jobId} ended ${drive.info.errorMessage ?? 'ExceededQuota'} before this session; the allocation is back, so its rows are loaded again.` });
+      } else if (rec.quota) {
         this.fatal ??= new LoadError('LimitsExhausted', `The org stopped job ${r.jobId}: ${drive.info.errorMessage ?? 'an allocation is exhausted'}.`, [
           'Wait for the rolling 24 h allocation to recover, then resume the run; its unprocessed rows are kept.',
         ]);
@@ -398,6 +424,17 @@ export class LoadSession {
     } finally {
       release();
       this.emit();
+    }
+  }
+
+  /** A job of an earlier session that ended ExceededQuota: does the allocation, read again now, cover its rows? */
+  private async quotaRecovered(seq: number, rows: number): Promise<boolean> {
+    await this.limits.refresh(true);
+    try {
+      await this.limits.check(seq, rows);
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -36,6 +36,8 @@ export type JobEntry = {
   plannedAt: number;
   /** The latest create intent, and whether no `created` followed it (an org job may exist that the log does not name). */
   intentAt?: number;
+  /** The latest create intent's position in the log (see LedgerFold.records). */
+  intentNo?: number;
   intentOpen: boolean;
   /** The latest org job of this seq. */
   jobId?: string;
@@ -88,8 +90,10 @@ export class LedgerFold {
   public lastActivity = 0;
   /** Every org job id the log names. */
   public readonly orgJobIds = new Set<string>();
-  /** Each `created` record: the org job id and when the log got it (to anchor org time to log order). */
-  public readonly createdLog: Array<{ jobId: string; at: number }> = [];
+  /** Each `created` record: the org job id, its position in the log and its intent's, and the org's createdDate (to anchor org time to log order). */
+  public readonly createdLog: Array<{ jobId: string; at: number; no: number; intentNo?: number; orgAt?: number }> = [];
+  /** Records applied so far: a record's position in the log. */
+  public records = 0;
   /** Retry jobs planned before their origin's result (same append); admitted when it names them. */
   private readonly provisional = new Map<number, JobEntry>();
   private readonly codes = new Map<string, { count: number; samples: Array<KeyValue | null>; message: string }>();
@@ -119,6 +123,7 @@ export class LedgerFold {
   /** Apply one ledger record, in log order. */
   public apply(rec: JobLogRecord): void {
     const at = Date.parse(rec.at);
+    const no = ++this.records;
     if (at > this.lastActivity) this.lastActivity = at;
     switch (rec.t) {
       case 'planned':
@@ -143,13 +148,15 @@ export class LedgerFold {
     }
     if (rec.t === 'intent') {
       e.intentAt = at;
+      e.intentNo = no;
       e.intentOpen = true;
     } else if (rec.t === 'orphan') {
       e.intentOpen = false;
     } else if (rec.t === 'created') {
       e.intentOpen = false;
       this.orgJobIds.add(rec.jobId);
-      this.createdLog.push({ jobId: rec.jobId, at });
+      const orgAt = orgTime(rec.orgCreatedAt);
+      this.createdLog.push({ jobId: rec.jobId, at, no, ...(e.intentNo !== undefined ? { intentNo: e.intentNo } : {}), ...(orgAt !== undefined ? { orgAt } : {}) });
       if (e.result) return;
       const p = this.part(e.partition);
       if (e.orgJobs === 0 && p) p.jobs++;
@@ -375,4 +382,11 @@ export class LedgerFold {
   public batchOf(seq: number): string | undefined {
     return this.jobs.get(seq)?.result?.batch;
   }
+}
+
+/** A Salesforce timestamp (2024-01-03T23:52:01.000+0000) in ms, or undefined. */
+export function orgTime(s: string | undefined): number | undefined {
+  if (!s) return undefined;
+  const t = Date.parse(s.replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
+  return Number.isFinite(t) ? t : undefined;
 }

@@ -207,7 +207,8 @@ export type JobLogRecord =
     }
   | { t: 'exhausted'; at: string; partition: number; lastKey?: KeyTuple }
   | { t: 'intent'; at: string; seq: number }
-  | { t: 'created'; at: string; seq: number; jobId: string; adopted?: boolean }
+  /** orgCreatedAt: the job's createdDate as the org gave it (org clock): bounds when an unrecorded job of a later intent was made. */
+  | { t: 'created'; at: string; seq: number; jobId: string; adopted?: boolean; orgCreatedAt?: string }
   | { t: 'uploaded'; at: string; seq: number; jobId: string; bytes: number }
   | { t: 'closed'; at: string; seq: number; jobId: string }
   | { t: 'aborted'; at: string; seq: number; jobId: string; reason: string }
