@@ -13,7 +13,8 @@ import type { FailureRecord, JobLogRecord, KeyValue, LoadDefinition, LoadPlan, R
 import type { LedgerFold } from '../ledger/fold.js';
 import type { LedgerWriter } from '../ledger/writer.js';
 import { buildInQuery } from '../source/sql.js';
-import { csvLine, Invalid } from '../sink/csv.js';
+import { csvDocument, csvLine, Invalid, recordLineEnding } from '../sink/csv.js';
+import type { LineEnding } from '../sink/bulk-client.js';
 import { LOCAL_CODES } from '../sink/error-codes.js';
 import { sourceColumns } from './definition.js';
 import { dcQuery, type TargetInfo } from './planner.js';
@@ -36,7 +37,7 @@ export function currentFailures(run: RunDir, fold: LedgerFold): FailedRow[] {
   return [...live.values()];
 }
 
-export type RetryRow = { fid: string; code: string; partition: number; line: string; parents: string[] };
+export type RetryRow = { fid: string; code: string; partition: number; line: string; parents: string[]; lineEnding: LineEnding };
 
 /** Codes of rows rejected at read time, whose stored row holds the source values (not yet converted). */
 const READ_TIME = new Set<string>([LOCAL_CODES.INVALID_VALUE, LOCAL_CODES.UNREPRESENTABLE_VALUE, LOCAL_CODES.ROW_TOO_LARGE]);
@@ -73,9 +74,12 @@ export async function selectRows(o: {
       cells.push(c);
     }
     if (cells[layout.keyIndex] !== String(f.key)) return;
+    const line = csvLine(cells);
+    const ending = recordLineEnding(line);
+    if (ending === 'both') return; // CRLF and a lone LF: no job can carry it; it stays failed
     const parents = new Set<string>();
     parentLocks(layout, cells, parents);
-    rows.push({ fid: f.fid, code: f.code, partition: f.partition, line: csvLine(cells), parents: [...parents] });
+    rows.push({ fid: f.fid, code: f.code, partition: f.partition, line, parents: [...parents], lineEnding: ending === 'CRLF' ? 'CRLF' : 'LF' });
   };
   if (o.useStoredRows) {
     for (const f of unique) toRow(f, (i) => f.row[layout.columns[i].target] ?? null, READ_TIME.has(f.code));
@@ -101,33 +105,35 @@ export async function selectRows(o: {
   return { rows };
 }
 
-/** Plan the failures-retry jobs (CSV, failure ids, `planned` lines), per partition, in jobs of the run's size. */
+/** Plan the failures-retry jobs (CSV, failure ids, `planned` lines), per partition and line ending, in jobs of the run's size. */
 export function planFailureRetries(writer: LedgerWriter, layout: TargetLayout, m: RunManifest, rows: RetryRow[]): void {
   const size = m.plan.rowsPerJob;
   const maxBytes = m.definition.pacing.maxJobBytes ?? 100_000_000;
   const at = new Date().toISOString();
-  const byPart = new Map<number, RetryRow[]>();
+  const byPart = new Map<string, { partition: number; lineEnding: LineEnding; rows: RetryRow[] }>();
   for (const r of rows) {
     const p = Math.min(m.plan.partitions.length - 1, Math.max(0, r.partition));
-    if (!byPart.has(p)) byPart.set(p, []);
-    byPart.get(p)!.push(r);
+    const k = `${p}:${r.lineEnding}`;
+    if (!byPart.has(k)) byPart.set(k, { partition: p, lineEnding: r.lineEnding, rows: [] });
+    byPart.get(k)!.rows.push(r);
   }
   const records: JobLogRecord[] = [];
-  const header = Buffer.byteLength(layout.headerLine) + 1;
-  for (const [partition, group] of byPart) {
+  for (const { partition, lineEnding, rows: group } of byPart.values()) {
+    const eol = lineEnding === 'CRLF' ? 2 : 1;
+    const header = Buffer.byteLength(layout.headerLine) + eol;
     let chunk: RetryRow[] = [];
     let bytes = header;
     const flush = (): void => {
       if (!chunk.length) return;
       const seq = writer.nextSeq();
-      writer.writeJobCsv(seq, `${layout.headerLine}\n${chunk.map((r) => r.line).join('\n')}\n`);
+      writer.writeJobCsv(seq, csvDocument(layout.headerLine, chunk.map((r) => r.line), lineEnding));
       writer.writeJobFids(seq, chunk.map((r) => `${r.fid}\t${r.code}`));
       records.push({ t: 'planned', at, seq, kind: 'failures-retry', partition, rows: chunk.length, freshRows: 0, attempt: 1, bytes });
       chunk = [];
       bytes = header;
     };
     for (const r of group) {
-      const b = Buffer.byteLength(r.line) + 1;
+      const b = Buffer.byteLength(r.line) + eol;
       if (chunk.length >= size || bytes + b > maxBytes) flush();
       chunk.push(r);
       bytes += b;

@@ -7,11 +7,13 @@
  *   upload  a second PUT is refused by the org ("Found multiple contents"): after a lost
  *           answer, that refusal means the first one landed;
  *   close   after a lost answer, the job's state says whether the close landed.
- * A job left from an earlier session is asked where it stands first. The job's results are
+ * A job left from an earlier session is asked where it stands first. The job's lineEnding is
+ * its CSV's (CRLF for rows whose values hold CRLF, see reader.ts). The job's results are
  * handed back raw; what they mean is recorder.ts's business.
  */
 import type { BulkIngestClient, JobInfo } from '../sink/bulk-client.js';
 import { TERMINAL_STATES } from '../sink/bulk-client.js';
+import { csvLineEnding } from '../sink/csv.js';
 import { toApiError } from '../core/errors.js';
 import type { LedgerSink } from '../ledger/writer.js';
 import type { LoadDefinition, PacingSettings } from '../state/types.js';
@@ -87,7 +89,7 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
         calls++;
         ctx.onCall();
         return ctx.orphans.create(e.seq, intentNo, () =>
-          bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: 'LF', columnDelimiter: 'COMMA' })
+          bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: csvLineEnding(body), columnDelimiter: 'COMMA' })
         );
       },
       'create job',

@@ -2,22 +2,25 @@
  * Reading the source, one keyset page at a time, and turning each row into the CSV line it
  * will be uploaded as: one pass per row, with each column's converter chosen once from
  * describe. A page becomes one or more job drafts (split so that no upload passes the
- * byte cap) and the rows that cannot become a record, each with a code:
+ * byte cap; a row whose values hold CRLF goes to a CRLF job, since the org checks embedded
+ * line breaks against the job's lineEnding too) and the rows that cannot become a record:
  *   MISSING_KEY / INVALID_KEY   no key, or one that cannot identify a record as uploaded
  *   DUPLICATE_SOURCE_KEY        another row has the key (as the org compares it); one loads
  *   INVALID_VALUE / UNREPRESENTABLE_VALUE / ROW_TOO_LARGE
  * A full page never ends inside a run of rows with the same cursor tuple (`key > last`
  * would skip the rest of them): the run is left for the next page, or, when it fills the
- * page, read whole.
+ * page, read whole. A cursor that does not move stops the run (it would read forever).
  */
 import type { KeyTuple, KeyValue, LoadDefinition, LoadPlan, PlanPartition } from '../state/types.js';
 import type { DataCloudClient } from '../source/datacloud-client.js';
 import { keysetAfter, keysetEqual, quoteIdent } from '../source/sql.js';
-import { converterFor, csvLine, Invalid, isPlainType, NULL_TOKEN, type Converter } from '../sink/csv.js';
+import { converterFor, csvDocument, csvLine, Invalid, isPlainType, NULL_TOKEN, recordLineEnding, type Converter } from '../sink/csv.js';
+import type { LineEnding } from '../sink/bulk-client.js';
 import { LOCAL_CODES } from '../sink/error-codes.js';
 import { sourceColumns } from './definition.js';
 import { basePredicates, keysetColumns, where } from './predicates.js';
 import { dcQuery, type TargetInfo } from './planner.js';
+import { LoadError } from './errors.js';
 
 /** The upload's columns, fixed for the run. */
 export type TargetLayout = {
@@ -90,8 +93,25 @@ export class SourceReader {
     this.header = Buffer.byteLength(o.layout.headerLine) + 1;
   }
 
-  /** The next page of a partition after `after` (null: from its start). */
+  /**
+   * The next page of a partition after `after` (null: from its start). A page whose cursor
+   * does not move past `after` would be read again and again (e.g. a key the source
+   * answered inexactly): the read stops the run with a LoadError instead.
+   */
   public async read(part: PlanPartition, after: KeyTuple | null, signal?: AbortSignal): Promise<Page> {
+    const page = await this.readPage(part, after, signal);
+    if (after && page.lastKey && sameTuple(page.lastKey, after)) {
+      const cols = keysetColumns(this.o.def, this.o.plan, part).join(', ');
+      throw new LoadError(
+        'CursorStuck',
+        `Reading partition ${part.index} of ${this.o.def.source.object} cannot move on: the rows after the last ${cols} read came back with that same ${cols}, so the next page would be the same rows again (this page was not sent).`,
+        ['Check that source.keyColumn (and source.parentColumn) compare exactly in the source (no rounding, no collation that folds values), then resume the run; if it stops the same way, report it with the run directory.']
+      );
+    }
+    return page;
+  }
+
+  private async readPage(part: PlanPartition, after: KeyTuple | null, signal?: AbortSignal): Promise<Page> {
     const { def, plan } = this.o;
     const keyCols = keysetColumns(def, plan, part);
     const types = keyCols.map((c) => plan.columnTypes[c]);
@@ -131,17 +151,14 @@ export class SourceReader {
     const jobs: JobDraft[] = [];
     const rejects: Reject[] = [];
     const seen = new Set<string>();
-    let lines: string[] = [];
-    let bytes = this.header;
-    let parents = new Set<string>();
-    let won: string[] = [];
-    const flush = (): void => {
-      if (!lines.length) return;
-      jobs.push({ csv: `${layout.headerLine}\n${lines.join('\n')}\n`, rows: lines.length, bytes, parents: [...parents], dupWinners: won });
-      lines = [];
-      bytes = this.header;
-      parents = new Set();
-      won = [];
+    // Rows go to a job of the line ending their values need (an LF job by default); each job is cut at the byte cap.
+    type Open = { lineEnding: LineEnding; eol: number; lines: string[]; bytes: number; parents: Set<string>; won: string[] };
+    const open = (lineEnding: LineEnding): Open => ({ lineEnding, eol: lineEnding === 'CRLF' ? 2 : 1, lines: [], bytes: this.header - 1 + (lineEnding === 'CRLF' ? 2 : 1), parents: new Set(), won: [] });
+    const drafts: Record<LineEnding, Open> = { LF: open('LF'), CRLF: open('CRLF') };
+    const flush = (d: Open): void => {
+      if (!d.lines.length) return;
+      jobs.push({ csv: csvDocument(layout.headerLine, d.lines, d.lineEnding), rows: d.lines.length, bytes: d.bytes, parents: [...d.parents], dupWinners: d.won });
+      drafts[d.lineEnding] = open(d.lineEnding);
     };
     const cells: Array<string | null> = new Array(layout.columns.length);
     for (const r of rows) {
@@ -155,10 +172,16 @@ export class SourceReader {
         continue;
       }
       let problem: { code: string; message: string } | undefined;
+      let keyNul = false;
       for (let i = 0; i < layout.columns.length; i++) {
         const v = r[srcIdx[i]];
         if (typeof v === 'string' && v.includes('\0')) {
-          problem ??= { code: LOCAL_CODES.UNREPRESENTABLE_VALUE, message: `${layout.columns[i].source} holds a NUL character, which a Bulk API upload cannot carry.` };
+          const nul = { code: LOCAL_CODES.UNREPRESENTABLE_VALUE, message: `${layout.columns[i].source} contains a NUL character (U+0000), which a Bulk API upload cannot carry.` };
+          // A NUL in the key is the row's problem, before any other (the key cannot be sent at all).
+          if (i === layout.keyIndex) {
+            problem = nul;
+            keyNul = true;
+          } else problem ??= nul;
           cells[i] = null;
           continue;
         }
@@ -173,6 +196,10 @@ export class SourceReader {
         }
       }
       const key = cells[layout.keyIndex];
+      if (keyNul && problem) {
+        reject(problem.code, problem.message);
+        continue;
+      }
       if (key === null || key.trim() === '' || rawKey === NULL_TOKEN) {
         reject(LOCAL_CODES.INVALID_KEY, `${def.source.keyColumn} ${JSON.stringify(String(rawKey))} cannot identify a record (${rawKey === NULL_TOKEN ? 'the Bulk API reads #N/A as "no value"' : 'it is blank'}).`);
         continue;
@@ -188,21 +215,31 @@ export class SourceReader {
       }
       seen.add(nk);
       const line = csvLine(cells, ',', layout.plain);
-      const lineBytes = Buffer.byteLength(line) + 1;
-      if (this.header + lineBytes > maxJobBytes) {
+      const ending = line.includes('\n') ? recordLineEnding(line) : 'any';
+      if (ending === 'both') {
+        reject(LOCAL_CODES.UNREPRESENTABLE_VALUE, 'The row holds both a CRLF line break and a lone LF line break in its values; a Bulk API job takes one line ending (LF or CRLF) for all of its data, so no job can carry this row as it is.');
+        continue;
+      }
+      let d = drafts[ending === 'CRLF' ? 'CRLF' : 'LF'];
+      const lineBytes = Buffer.byteLength(line) + d.eol;
+      if (this.header - 1 + d.eol + lineBytes > maxJobBytes) {
         reject(LOCAL_CODES.ROW_TOO_LARGE, `The row takes ${lineBytes.toLocaleString('en-US')} bytes of CSV, more than a job may upload (${maxJobBytes.toLocaleString('en-US')}).`);
         continue;
       }
-      if (bytes + lineBytes > maxJobBytes) flush();
+      if (d.bytes + lineBytes > maxJobBytes) {
+        flush(d);
+        d = drafts[d.lineEnding];
+      }
       if (dupKeys.has(nk)) {
         winners.add(nk);
-        won.push(nk);
+        d.won.push(nk);
       }
-      lines.push(line);
-      bytes += lineBytes;
-      parentLocks(layout, cells, parents);
+      d.lines.push(line);
+      d.bytes += lineBytes;
+      parentLocks(layout, cells, d.parents);
     }
-    flush();
+    flush(drafts.LF);
+    flush(drafts.CRLF);
     return { jobs, rejects, count, ...(lastKey ? { lastKey } : {}), exhausted };
   }
 }

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { JobInfo } from '../sink/bulk-client.js';
 import { headerIndex, scanCsv } from '../sink/csv-scan.js';
-import { NULL_TOKEN } from '../sink/csv.js';
+import { csvDocument, csvLineEnding, NULL_TOKEN } from '../sink/csv.js';
 import { parseSfError, readResultRows } from '../sink/results.js';
 import { isRetryableCode, isLockError, LOCAL_CODES } from '../sink/error-codes.js';
 import type { LedgerSink } from '../ledger/writer.js';
@@ -195,7 +195,7 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, readCsv: () => stri
     const seq = ctx.nextSeq();
     const attempt = sameAttempt ? e.attempt : e.attempt + 1;
     const lines = requeue.map((i) => csv.slice(recs[i].start, recs[i].end));
-    const body = `${layout.headerLine}\n${lines.join('\n')}\n`;
+    const body = csvDocument(layout.headerLine, lines, csvLineEnding(csv)); // the retry job keeps the line ending its rows need
     ctx.run.writeJobCsv(seq, body);
     if (origins) ctx.run.writeJobFids(seq, requeue.map((i) => `${origins[i].fid}\t${origins[i].code}`));
     const parents = new Set<string>();

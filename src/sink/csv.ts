@@ -42,6 +42,35 @@ export function csvLine(values: Array<string | null>, delimiter = ',', plain?: b
   return out;
 }
 
+/**
+ * The line ending a CSV record needs, from the line breaks inside its (quoted) values: the
+ * org checks every line break of an upload, embedded ones included, against the job's
+ * lineEnding (salesforce-api.md §2.1), so a value with CRLF can only go in a CRLF job and a
+ * value with a lone LF only in an LF job. 'any': no line break inside; 'both': CRLF and a
+ * lone LF, which no job can carry. `line` is the record without its own line ending.
+ */
+export function recordLineEnding(line: string): LineEnding | 'any' | 'both' {
+  let lf = false;
+  let crlf = false;
+  for (let i = line.indexOf('\n'); i >= 0; i = line.indexOf('\n', i + 1)) {
+    if (i > 0 && line.charCodeAt(i - 1) === 13) crlf = true;
+    else lf = true;
+  }
+  return crlf ? (lf ? 'both' : 'CRLF') : lf ? 'LF' : 'any';
+}
+
+/** The line ending of a job's CSV: the header's (the header holds API names, never a line break). */
+export function csvLineEnding(csv: string | Buffer): LineEnding {
+  const i = csv.indexOf('\n');
+  return i > 0 && (typeof csv === 'string' ? csv.charCodeAt(i - 1) : csv[i - 1]) === 13 ? 'CRLF' : 'LF';
+}
+
+/** A job's CSV from its header line and records, each line ended by `lineEnding`. */
+export function csvDocument(headerLine: string, lines: string[], lineEnding: LineEnding = 'LF'): string {
+  const eol = lineEnding === 'CRLF' ? '\r\n' : '\n';
+  return `${headerLine}${eol}${lines.join(eol)}${eol}`;
+}
+
 /** Field types whose converted text is digits, signs, '.', '-', ':', 'T', 'Z' or true/false: never quoted with a comma delimiter. */
 export function isPlainType(fieldType: string): boolean {
   return ['int', 'long', 'double', 'currency', 'percent', 'date', 'datetime', 'time', 'boolean'].includes(fieldType.toLowerCase());

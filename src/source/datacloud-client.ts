@@ -12,7 +12,7 @@
  */
 import type { Connection } from '@salesforce/core';
 import { SalesforceApiError, toApiError } from '../core/errors.js';
-import { mayHaveLostDigits, requestJson, type QueryParams } from '../core/org-api.js';
+import { requestJson, type QueryParams } from '../core/org-api.js';
 
 export type QueryApi = 'query-sql' | 'queryv2';
 
@@ -85,8 +85,8 @@ export class DataCloudClient {
     this.retry = opts.retry ?? noRetry;
   }
 
-  private get<T>(what: string, path: string, query: QueryParams, signal?: AbortSignal, exact: (b: unknown) => boolean = mayHaveLostDigits): Promise<T | undefined> {
-    return this.retry(() => raceAbort(requestJson<T>(this.conn, { method: 'GET', path, query, exactNumbers: exact }), signal), what, signal);
+  private get<T>(what: string, path: string, query: QueryParams, signal?: AbortSignal): Promise<T | undefined> {
+    return this.retry(() => raceAbort(requestJson<T>(this.conn, { method: 'GET', path, query, exactNumbers: true }), signal), what, signal);
   }
 
   /** The query API in use now ('query-sql' until a fallback happened). */
@@ -123,8 +123,6 @@ export class DataCloudClient {
     throwIfAborted(signal);
     let first: Record<string, unknown> | undefined;
     let columns: QueryColumn[] = [];
-    // Only numeric columns can hold a number a double cannot keep (text is text).
-    const exact = (b: unknown): boolean => numbersMayHaveLostDigits(b, columns);
     try {
       first = await this.retry(
         () =>
@@ -134,7 +132,7 @@ export class DataCloudClient {
               path: '/ssot/query-sql',
               query: this.params(),
               json: { sql, rowLimit: this.rowsPerRequest },
-              exactNumbers: exact,
+              exactNumbers: true,
             }),
             signal
           ),
@@ -194,8 +192,7 @@ export class DataCloudClient {
             rowLimit: total === undefined ? this.rowsPerRequest : Math.min(this.rowsPerRequest, total - rows.length),
             ...(columns.length > 0 ? { omitSchema: true } : {}),
           }),
-          signal,
-          exact
+          signal
         );
         const body = (page ?? {}) as Record<string, unknown>;
         if (columns.length === 0) columns = parseColumns(body.metadata);
@@ -313,24 +310,6 @@ function pushRows(out: unknown[][], data: unknown, columns: QueryColumn[]): void
       out.push(names.map((n) => o[n]));
     } else throw invalid(`unexpected row in Data Cloud answer: ${JSON.stringify(row)?.slice(0, 100)}`);
   }
-}
-
-const NUMERIC_TYPE = /num|doub|float|int|dec|long|real/i;
-
-/** A numeric cell of `data` may have lost digits in a double (columns unknown yet: look at every number). */
-function numbersMayHaveLostDigits(body: unknown, columns: QueryColumn[]): boolean {
-  const b = (body ?? {}) as Record<string, unknown>;
-  const cols = columns.length ? columns : parseColumns(b.metadata);
-  if (!Array.isArray(b.data)) return mayHaveLostDigits(b);
-  if (!cols.length) return mayHaveLostDigits(b.data);
-  const idx = cols.map((c, i) => (NUMERIC_TYPE.test(c.type) ? i : -1)).filter((i) => i >= 0);
-  if (!idx.length) return false;
-  for (const row of b.data as unknown[]) {
-    const r = Array.isArray(row) ? row : (row as { rowData?: unknown[] })?.rowData;
-    if (!Array.isArray(r)) return mayHaveLostDigits(b.data);
-    for (const i of idx) if (typeof r[i] === 'number' && mayHaveLostDigits(r[i])) return true;
-  }
-  return false;
 }
 
 function checkWidth(columns: QueryColumn[], rows: unknown[][]): void {

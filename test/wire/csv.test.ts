@@ -5,7 +5,7 @@
  * text #N/A refused as UNREPRESENTABLE (it would clear the field).
  */
 import { expect } from 'chai';
-import { buildCsv, convertValue, converterFor, csvLine, Invalid, NULL_TOKEN } from '../../src/sink/csv.js';
+import { buildCsv, convertValue, converterFor, csvDocument, csvLine, csvLineEnding, Invalid, NULL_TOKEN, recordLineEnding } from '../../src/sink/csv.js';
 
 const ok = (value: string | null) => ({ ok: true, value });
 
@@ -137,5 +137,18 @@ describe('wire: csv', () => {
     expect(convertValue('9007199254740993.5', 'int').ok).to.equal(false);
     expect(convertValue(9007199254740993n, 'long')).to.deep.equal(ok(big));
     expect(buildCsv(['K', 'N'], [[big, 9007199254740993n]])).to.equal(`K,N\n${big},${big}\n`);
+  });
+
+  it('the line ending a record needs: CRLF inside a value needs a CRLF job, a lone LF an LF job, both none', () => {
+    expect(recordLineEnding(csvLine(['k1', 'plain']))).to.equal('any');
+    expect(recordLineEnding(csvLine(['k1', 'carriage\rreturn']))).to.equal('any');
+    expect(recordLineEnding(csvLine(['k1', 'line1\nline2']))).to.equal('LF');
+    expect(recordLineEnding(csvLine(['k1', 'first\r\nsecond']))).to.equal('CRLF');
+    expect(recordLineEnding(csvLine(['k1', 'a\r\nb', 'c\nd']))).to.equal('both');
+    const crlf = csvDocument('External_ID__c,Name', [csvLine(['k1', 'first\r\nsecond'])], 'CRLF');
+    expect(crlf).to.equal('External_ID__c,Name\r\nk1,"first\r\nsecond"\r\n');
+    expect(csvLineEnding(crlf)).to.equal('CRLF');
+    expect(csvLineEnding(Buffer.from(crlf))).to.equal('CRLF');
+    expect(csvLineEnding(csvDocument('External_ID__c,Name', [csvLine(['k1', 'a\r\nb'])]))).to.equal('LF');
   });
 });

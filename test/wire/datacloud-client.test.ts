@@ -5,6 +5,7 @@ import type { DcTable } from '../emulator/config.js';
 import { connectTo } from '../helpers/connection.js';
 import { DataCloudClient, columnIndex, parseColumns, rowObjects } from '../../src/source/datacloud-client.js';
 import { SalesforceApiError } from '../../src/core/errors.js';
+import { quoteInexactNumbers } from '../../src/core/org-api.js';
 import { buildPageQuery } from '../../src/source/sql.js';
 
 function table(n: number): DcTable {
@@ -156,6 +157,27 @@ describe('wire: DataCloudClient against the emulator', function () {
 });
 
 describe('wire: DataCloudClient parsing', () => {
+  it('numbers a double may not hold exactly become their text before parsing; strings and short numbers are untouched', () => {
+    const text = String.raw`{"data":[[9007199254740993,"9007199254740993 in \"text\" \\",1.5,-0.000000000000000000001,99999999999999999999999999999,1e400,9007199254740992,1234567890123456.7,0.10000000000000000001,123456789012345]],"rowCount":1}`;
+    const parsed = JSON.parse(quoteInexactNumbers(text)) as { data: unknown[][]; rowCount: number };
+    expect(parsed.data[0]).to.deep.equal([
+      '9007199254740993',
+      '9007199254740993 in "text" \\',
+      1.5,
+      '-0.000000000000000000001',
+      '99999999999999999999999999999',
+      '1e400',
+      9007199254740992,
+      '1234567890123456.7',
+      '0.10000000000000000001',
+      123456789012345,
+    ]);
+    expect(parsed.rowCount).to.equal(1);
+    const plain = '{"data":[["a",1,2.5,"x\\\\"]],"n":3}';
+    expect(quoteInexactNumbers(plain)).to.equal(plain);
+  });
+
+
   it('sorts queryv2 metadata by placeInOrder whatever the base', () => {
     expect(parseColumns({ b: { type: 'VARCHAR', placeInOrder: 2 }, a: { type: 'DATE', placeInOrder: 1 } }).map((c) => c.name)).to.deep.equal(['a', 'b']);
     expect(parseColumns({ c: { placeInOrder: 21 }, a: { placeInOrder: 5 }, b: { placeInOrder: 6 } }).map((c) => c.name)).to.deep.equal(['a', 'b', 'c']);
