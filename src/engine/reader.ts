@@ -134,6 +134,17 @@ export class SourceReader {
     const last = tuple(rows[limit]);
     let cut = limit;
     while (cut > 0 && sameTuple(tuple(rows[cut - 1]), last)) cut--;
+    // A key with a NUL cannot be written as an SQL literal, so it cannot be the cursor: the page
+    // ends before it (its row opens the next page, where it is failed UNREPRESENTABLE_VALUE).
+    const full = cut;
+    while (cut > 0 && hasNul(tuple(rows[cut - 1]))) cut--;
+    if (cut === 0 && full > 0) {
+      throw new LoadError(
+        'CursorUnrepresentable',
+        `Reading partition ${part.index} of ${def.source.object} cannot move on: ${full} keys in a row contain a NUL character (U+0000), and a key with a NUL cannot be the next query's cursor.`,
+        ['Remove the NUL characters from the keys in the source (or leave those rows out with --filter), then resume the run.']
+      );
+    }
     if (cut > 0) {
       rows = rows.slice(0, cut);
       return this.toPage(names, rows, rows.length, false, tuple(rows[rows.length - 1]));
@@ -254,4 +265,8 @@ function rejectOf(layout: TargetLayout, srcIdx: number[], r: unknown[], rawKey: 
 function sameTuple(a: KeyTuple, b: KeyTuple): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function hasNul(t: KeyTuple): boolean {
+  return t.some((v) => typeof v === 'string' && v.includes('\0'));
 }
