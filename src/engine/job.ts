@@ -40,7 +40,21 @@ export type JobContext = {
 export type Drive =
   | { kind: 'results'; info: JobInfo; okCsv: string; failCsv: string; calls: number; seconds: number }
   | { kind: 'unreadable'; info: JobInfo; error: string; calls: number; seconds: number }
+  /** The org refused one of the job's calls, attempt after attempt (runner.ts gives up on it): its rows fail with `code`. */
+  | { kind: 'refused'; info: JobInfo; code: string; error: string; calls: number; seconds: number }
   | { kind: 'stopped' };
+
+/** Which call of a job an error came from ("upload", "close job", …), as the job's calls tag it. */
+const steps = new WeakMap<object, string>();
+
+export function stepOf(err: unknown): string | undefined {
+  return err && typeof err === 'object' ? steps.get(err) : undefined;
+}
+
+function tag(what: string, err: unknown): unknown {
+  if (err && typeof err === 'object' && !steps.has(err)) steps.set(err, what);
+  return err;
+}
 
 const MULTIPLE_CONTENTS = /multiple contents|only do 'PUT' once|already been uploaded|InvalidJobState/i;
 
@@ -49,15 +63,19 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
   const t0 = clock.now();
   let calls = 0;
   const call = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    ctx.retry(
-      () => {
-        calls++;
-        ctx.onCall();
-        return fn();
-      },
-      what,
-      ctx.signal
-    );
+    ctx
+      .retry(
+        () => {
+          calls++;
+          ctx.onCall();
+          return fn();
+        },
+        what,
+        ctx.signal
+      )
+      .catch((err: unknown) => {
+        throw tag(what, err);
+      });
   const at = (): string => new Date(clock.now()).toISOString();
   let info: JobInfo | undefined;
 
@@ -105,7 +123,7 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
       ctx.orphans.endCreate(created.id);
     } catch (err) {
       ctx.orphans.endCreate();
-      throw err;
+      throw tag('create job', err);
     }
     crashPoint('after-create');
     // The ledger's fold (the entry `e`) takes the org job id from this record. Not fsynced: a kill
