@@ -42,7 +42,21 @@ export type JobContext = {
 export type Drive =
   | { kind: 'results'; info: JobInfo; okCsv: string; failCsv: string; calls: number; seconds: number }
   | { kind: 'unreadable'; info: JobInfo; error: string; calls: number; seconds: number }
+  /** The org refused one of the job's calls, attempt after attempt (runner.ts gives up on it): its rows fail with `code`. */
+  | { kind: 'refused'; info: JobInfo; code: string; error: string; calls: number; seconds: number }
   | { kind: 'stopped' };
+
+/** Which call of a job an error came from ("upload", "close job", …), as the job's calls tag it. */
+const steps = new WeakMap<object, string>();
+
+export function stepOf(err: unknown): string | undefined {
+  return err && typeof err === 'object' ? steps.get(err) : undefined;
+}
+
+function tag(what: string, err: unknown): unknown {
+  if (err && typeof err === 'object' && !steps.has(err)) steps.set(err, what);
+  return err;
+}
 
 const MULTIPLE_CONTENTS = /multiple contents|only do 'PUT' once|already been uploaded|InvalidJobState/i;
 
@@ -51,15 +65,19 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
   const t0 = clock.now();
   let calls = 0;
   const call = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    ctx.retry(
-      () => {
-        calls++;
-        ctx.onCall();
-        return fn();
-      },
-      what,
-      ctx.signal
-    );
+    ctx
+      .retry(
+        () => {
+          calls++;
+          ctx.onCall();
+          return fn();
+        },
+        what,
+        ctx.signal
+      )
+      .catch((err: unknown) => {
+        throw tag(what, err);
+      });
   const at = (): string => new Date(clock.now()).toISOString();
   let info: JobInfo | undefined;
 
@@ -83,18 +101,24 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
     // Not fsynced: after a kill it is in the page cache; only a power loss can take it, and then at worst an empty Open job is left in the org.
     run.appendJobLogLazy({ t: 'intent', at: at(), seq: e.seq });
     const intentNo = e.intentNo ?? 0;
-    // Not retried blindly: a create whose answer is lost may have made a job (the orphan finder looks for it).
-    const { job: created, adopted } = await ctx.retry(
-      () => {
-        calls++;
-        ctx.onCall();
-        return ctx.orphans.create(e.seq, intentNo, () =>
-          bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: csvLineEnding(body), columnDelimiter: 'COMMA' })
-        );
-      },
-      'create job',
-      ctx.signal
-    );
+    let created: JobInfo;
+    let adopted: boolean;
+    try {
+      // Not retried blindly: a create whose answer is lost may have made a job (the orphan finder looks for it).
+      ({ job: created, adopted } = await ctx.retry(
+        () => {
+          calls++;
+          ctx.onCall();
+          return ctx.orphans.create(e.seq, intentNo, () =>
+            bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: csvLineEnding(body), columnDelimiter: 'COMMA' })
+          );
+        },
+        'create job',
+        ctx.signal
+      ));
+    } catch (err) {
+      throw tag('create job', err);
+    }
     crashPoint('after-create');
     // The ledger's fold (the entry `e`) takes the org job id from this record. Not fsynced: a kill
     // leaves it in the page cache; a power loss can take it, and then the job's rows are sent again

@@ -13,7 +13,7 @@ import { readLedger } from '../ledger/read.js';
 import type { LedgerFold } from '../ledger/fold.js';
 import type { ProgressSnapshot } from '../ledger/status-types.js';
 import { lockAlive, readLock } from '../state/run-lock.js';
-import { buildPlan, checkTarget, type PlanResult } from './planner.js';
+import { buildPlan, checkTarget, planningError, type AfterLogin, type PlanResult } from './planner.js';
 import { LoadSession, type EngineDeps, type EngineOutcome } from './runner.js';
 import { LoadError } from './errors.js';
 import { httpRetry, type Retrying } from './http-retry.js';
@@ -26,6 +26,15 @@ export type RunHooks = {
   onRunCreated?: (run: RunDir, m: RunManifest) => void;
   onFound?: (found: EngineOutcome['resumed']) => void;
 };
+
+/** A planning step's errors as LoadErrors that name the problem (an expired session: log in again, then `then`). */
+async function planning<T>(then: AfterLogin, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw planningError(err, then);
+  }
+}
 
 function retryPolicy(): Retrying {
   return httpRetry({ clock: systemClock });
@@ -50,7 +59,7 @@ export function engineDeps(conn: Connection, def: LoadDefinition, retry = retryP
 
 export async function planLoad(conn: Connection, def: LoadDefinition): Promise<PlanResult> {
   const retry = retryPolicy();
-  return buildPlan({ conn, dc: engineDeps(conn, def, retry).dc, retry }, def);
+  return planning('plan', () => buildPlan({ conn, dc: engineDeps(conn, def, retry).dc, retry }, def));
 }
 
 export type StartResult = { run: RunDir; manifest: RunManifest; outcome: EngineOutcome };
@@ -58,7 +67,7 @@ export type StartResult = { run: RunDir; manifest: RunManifest; outcome: EngineO
 export async function startLoad(conn: Connection, def: LoadDefinition, opts: RunHooks & { runsDir?: string; definitionFile?: string }): Promise<StartResult> {
   const retry = retryPolicy();
   const deps = engineDeps(conn, def, retry);
-  const { plan, duplicateKeys, target } = await buildPlan({ conn, dc: deps.dc, retry }, def);
+  const { plan, duplicateKeys, target } = await planning('start', () => buildPlan({ conn, dc: deps.dc, retry }, def));
   for (const [name, v] of Object.entries(plan.estimates.limits)) {
     if (v.needed > v.remaining) {
       throw new LoadError('LimitsExhausted', `${name}: the run needs about ${v.needed} but the org has ${v.remaining} left today.`, [
@@ -135,7 +144,7 @@ export async function resumeLoad(conn: Connection, opts: RunHooks & { runsDir?: 
     ]);
   }
   const retry = retryPolicy();
-  const target = await checkTarget({ conn, retry }, manifest.definition);
+  const target = await planning('resume', () => checkTarget({ conn, retry }, manifest.definition));
   opts.onRunCreated?.(run, manifest);
   const outcome = await new LoadSession(engineDeps(conn, manifest.definition, retry), { run, command: 'resume', target, signal: opts.signal, onProgress: opts.onProgress, onFound: opts.onFound }).runSession();
   return { run, manifest: run.readManifest(), outcome };
@@ -166,7 +175,7 @@ export async function retryFailures(conn: Connection, opts: RetryFailuresOptions
   }
   const retry = retryPolicy();
   const deps = engineDeps(conn, def, retry);
-  const target = await checkTarget({ conn, retry }, def);
+  const target = await planning('retry-failures', () => checkTarget({ conn, retry }, def));
   let selected = 0;
   let sent = 0;
   let unchanged = 0;
@@ -175,7 +184,7 @@ export async function retryFailures(conn: Connection, opts: RetryFailuresOptions
     const codes = opts.errorCodes?.map((c) => c.toUpperCase());
     const failed = currentFailures(run, fold).filter((f) => f.retryable && (!codes || codes.includes(f.code.toUpperCase())));
     selected = failed.length;
-    const sel = await selectRows({ deps, def, plan: manifest.plan, target, failed, useStoredRows: opts.useStoredRows === true, chunk: opts.chunkSize ?? 500 });
+    const sel = await planning('retry-failures', () => selectRows({ deps, def, plan: manifest.plan, target, failed, useStoredRows: opts.useStoredRows === true, chunk: opts.chunkSize ?? 500 }));
     sent = sel.rows.length;
     unchanged = selected - sent;
     prepare = ({ writer, layout }) => planFailureRetries(writer, layout, manifest, sel.rows);

@@ -7,7 +7,7 @@
  */
 import type { KeyValue, LoadDefinition, LoadPlan, PlanPartition } from '../state/types.js';
 import { describeSObject, getLimits, type FieldDescribe, type SObjectDescribe } from '../core/org-api.js';
-import { toApiError } from '../core/errors.js';
+import { SalesforceApiError, toApiError } from '../core/errors.js';
 import type { DataCloudClient, QueryResult } from '../source/datacloud-client.js';
 import { quoteIdent } from '../source/sql.js';
 import type { Connection } from '@salesforce/core';
@@ -199,7 +199,9 @@ export async function buildPlan(ctx: OrgContext, def: LoadDefinition): Promise<P
       if (v.needed > v.remaining) warnings.push(`${name}: the run needs about ${v.needed} but the org has ${v.remaining} left today.`);
     }
   } catch (err) {
-    warnings.push(`Could not read /limits (${toApiError(err).message}).`);
+    const e = toApiError(err);
+    if (e.status === 401 || e.errorCode === 'INVALID_SESSION_ID') throw e;
+    warnings.push(`Could not read /limits (${e.errorCode}${e.status ? `, HTTP ${e.status}` : ''}); the run's needs were not checked against the org's allocations.`);
   }
   const plan: LoadPlan = {
     createdAt: new Date().toISOString(),
@@ -346,11 +348,31 @@ export function sourceError(err: unknown, def: LoadDefinition): Error {
   }
   if (e.status === 401 || e.errorCode === 'INVALID_SESSION_ID') return sessionExpired();
   if (e.status && e.status >= 400 && e.status < 500 && e.status !== 429 && !e.quota) {
-    return new LoadError('SourceQueryRejected', `Data Cloud rejected a query on ${def.source.object}: ${withoutValues(e.message).slice(0, 300)}`, [
-      'Check source.object, source.keyColumn, source.parentColumn, the mapped columns and source.filter against the Data Cloud object (API names are case-sensitive).',
-    ]);
+    // The org's message can quote the query, and with it the keyset's literal (a row's key):
+    // it is not repeated; only the definition's own names it mentions are.
+    const named = namesIn(e.message, [def.source.object, ...sourceColumns(def)]);
+    return new LoadError(
+      'SourceQueryRejected',
+      `Data Cloud rejected a query on ${def.source.object} (HTTP ${e.status} ${e.errorCode})${named.length ? `; the org's message names ${named.join(', ')}` : ''}.`,
+      ['Check source.object, source.keyColumn, source.parentColumn, the mapped columns and source.filter against the Data Cloud object (API names are case-sensitive).']
+    ).withDetail(e.message);
   }
   return e;
+}
+
+/** The names among `names` that `message` mentions (as whole words, any case). */
+export function namesIn(message: string, names: string[]): string[] {
+  const lower = message.toLowerCase();
+  const out: string[] = [];
+  for (const n of new Set(names)) {
+    const i = lower.indexOf(n.toLowerCase());
+    if (i < 0) continue;
+    const before = lower[i - 1];
+    const after = lower[i + n.length];
+    const word = (c: string | undefined): boolean => c !== undefined && /[a-z0-9_]/.test(c);
+    if (!word(before) && !word(after)) out.push(n);
+  }
+  return out;
 }
 
 /** An org's message with quoted literals blanked: they may quote the query, and with it row values. */
@@ -358,10 +380,44 @@ export function withoutValues(message: string): string {
   return message.replace(/'(?:[^']|'')*'/g, "'…'");
 }
 
-export function sessionExpired(): LoadError {
+/** Where an expired session is met ('run': a session under way; else the command, before its first job): what to do after logging in again. */
+export type AfterLogin = 'run' | 'plan' | 'start' | 'resume' | 'retry-failures';
+
+const AFTER_LOGIN: Record<AfterLogin, string> = {
+  run: 'then resume the run (the command is printed below)',
+  plan: 'then plan again',
+  start: 'then start again (no run was created)',
+  resume: 'then run the same resume command again',
+  'retry-failures': 'then run retry-failures again',
+};
+
+export function sessionExpired(then: AfterLogin = 'run'): LoadError {
   return new LoadError('SessionExpired', 'The org rejected the session (INVALID_SESSION_ID): the access token expired or was revoked.', [
-    'Log in again, e.g. "sf org login web --alias <alias>" or "sf org login access-token", then resume the run (the command is printed below).',
+    `Log in again, e.g. "sf org login web --alias <alias>" or "sf org login access-token", ${AFTER_LOGIN[then]}.`,
   ]);
+}
+
+/**
+ * An error while planning (describe, the probe, the counts, the partition bounds) or while
+ * a resume or retry-failures checks the target, as a LoadError that names the problem: an
+ * expired session says to log in again; an exhausted allocation says to wait; any other
+ * failed call names its HTTP status and error code, not the org's message (which may quote
+ * the query, and with it row values).
+ */
+export function planningError(err: unknown, then: AfterLogin): Error {
+  if (err instanceof LoadError) return err.code === 'SessionExpired' ? sessionExpired(then) : err;
+  if (!(err instanceof SalesforceApiError)) return err instanceof Error ? err : new Error(String(err)); // not the org's: as it is
+  const e = err;
+  if (e.status === 401 || e.errorCode === 'INVALID_SESSION_ID') return sessionExpired(then);
+  const again = AFTER_LOGIN[then];
+  if (e.quota) {
+    return new LoadError('LimitsExhausted', `The org refused more requests (${e.errorCode}${e.status ? `, HTTP ${e.status}` : ''}).`, [
+      `Wait for the daily allocation to recover (rolling 24 h), ${again}.`,
+    ]).withDetail(e.message);
+  }
+  return new LoadError('ApiError', `A call to the org failed while checking the target and the source (${e.errorCode}${e.status ? `, HTTP ${e.status}` : ''}${e.transient ? ', still failing after retries' : ''}).`, [
+    e.transient ? `The org or the network is having trouble: wait a few minutes, ${again}.` : `Check the org, the user's permissions and the definition, ${again}.`,
+  ]).withDetail(e.message);
 }
 
 function suggest(name: string, fields: FieldDescribe[]): string {

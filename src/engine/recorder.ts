@@ -48,7 +48,6 @@ export type Recorded = {
   quota: boolean;
   /** Every row failed for good with this one permanent code (for the circuit breaker). */
   deadCode?: string;
-  deadMessage?: string;
 };
 
 /** A failures-retry job's rows: the failure each CSV record retries (fid and its code). */
@@ -121,13 +120,16 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, readCsv: () => stri
   // Rows neither result file lists: the job did not process them (or its results can't be read).
   let jobKind: JobFailureKind | 'missing';
   if (drive.kind === 'unreadable') jobKind = 'transient';
+  else if (drive.kind === 'refused') jobKind = 'permanent'; // already tried again by the runner
   else if (info.state === 'Failed') jobKind = classifyJobFailure(info.errorMessage);
   else if (info.state === 'Aborted') jobKind = 'transient';
   else jobKind = 'missing';
   const jobMessage =
     drive.kind === 'unreadable'
       ? `The job's result files could not be read: ${drive.error}`
-      : info.state === 'JobComplete'
+      : drive.kind === 'refused'
+        ? `The org refused the job, attempt after attempt: ${drive.error}`
+        : info.state === 'JobComplete'
         ? 'The org reported the job complete, but neither of its result files lists this row.'
         : `The job ended ${info.state}${info.errorMessage ? `: ${info.errorMessage}` : ''}; the org did not process this row.`;
   let quota = false;
@@ -137,7 +139,7 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, readCsv: () => stri
     if (jobKind === 'quota') quota = true;
     if (d.retry) out[i] = { kind: 'requeue', sameAttempt: d.sameAttempt };
     else {
-      const code = drive.kind === 'unreadable' ? LOCAL_CODES.RESULTS_UNREADABLE : unprocessedCode(jobKind, info.errorMessage);
+      const code = drive.kind === 'unreadable' ? LOCAL_CODES.RESULTS_UNREADABLE : drive.kind === 'refused' ? drive.code : unprocessedCode(jobKind, info.errorMessage);
       out[i] = { kind: 'fail', code, message: jobMessage, fields: [], transient: jobKind !== 'permanent' };
     }
   }
@@ -235,7 +237,7 @@ export function recordJob(ctx: RecorderContext, e: JobEntry, readCsv: () => stri
     result,
     ...(retry ? { retry } : {}),
     quota,
-    ...(dead ? { deadCode: codes[0], deadMessage: samples[0]?.message ?? '' } : {}),
+    ...(dead ? { deadCode: codes[0] } : {}),
   };
 }
 

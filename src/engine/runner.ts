@@ -14,8 +14,8 @@
  * breaker, a run file that cannot be written. A job's own failure is contained to that job.
  */
 import { hostname } from 'node:os';
-import { toApiError } from '../core/errors.js';
-import type { BulkIngestClient } from '../sink/bulk-client.js';
+import { toApiError, type SalesforceApiError } from '../core/errors.js';
+import type { BulkIngestClient, JobInfo } from '../sink/bulk-client.js';
 import { scanCsv } from '../sink/csv-scan.js';
 import type { DataCloudClient } from '../source/datacloud-client.js';
 import type { OrgLimits } from '../core/org-api.js';
@@ -30,12 +30,13 @@ import { systemClock, type Clock } from './clock.js';
 import { createController, type ConcurrencyController } from './concurrency.js';
 import { LoadError } from './errors.js';
 import { httpRetry, type Retrying } from './http-retry.js';
-import { abortOpenJobs, driveJob, dropFinishedJob, type JobContext } from './job.js';
+import { abortOpenJobs, driveJob, dropFinishedJob, stepOf, type Drive, type JobContext } from './job.js';
 import { batchesOf, LimitsGuard, type InFlightJob } from './limits.js';
 import { OrphanFinder } from './orphans.js';
 import { countRows } from './planner.js';
 import { planPage } from './pages.js';
-import { CircuitBreaker, fatalOf, stopsTheRun } from './stops.js';
+import { apiErrorName, CircuitBreaker, fatalOf, stopsTheRun } from './stops.js';
+import { jobErrorCode } from './retry-policy.js';
 import { parentLocks, SourceReader, targetLayout, type Page, type TargetLayout } from './reader.js';
 import { recordJob, type RetryOrigin } from './recorder.js';
 import { Scheduler, type QueuedJob } from './scheduler.js';
@@ -68,8 +69,10 @@ export type EngineOptions = {
 
 export type EngineOutcome = { state: RunState; error?: LoadError; snapshot: ProgressSnapshot; resumed: { inFlight: number; queued: number; orphansAborted: number } };
 
-/** Failures of one job's task (not its rows: its calls) before the run gives up on it. */
+/** Failures of one job's task (not its rows: its calls), each after its HTTP retries, before the run stops. */
 const MAX_TASK_FAILURES = 3;
+/** Refusals (a 4xx) of one job's task before its rows are listed as failed: one more try, in a new org job. */
+const MAX_REFUSALS = 2;
 
 export class LoadSession {
   private readonly clock: Clock;
@@ -357,70 +360,19 @@ export class LoadSession {
     };
     try {
       // The CSV is read from disk when it is uploaded and again when the results come: a job in flight holds no rows in memory.
-      const missing = (): LoadError =>
-        new LoadError('MissingJobRows', `The rows of job ${q.seq} are missing from ${this.run.jobCsvFile(q.seq)}, and its result is not recorded.`, [
-          'Restore the file from a backup, or start a new run: upserts by external ID do not duplicate what is already loaded.',
-        ]);
-      const csv = (): string => this.run.readJobCsv(q.seq) ?? (() => { throw missing(); })();
-      const bytes = (): Buffer => this.run.readJobCsvBytes(q.seq) ?? (() => { throw missing(); })();
+      const bytes = (): Buffer => this.run.readJobCsvBytes(q.seq) ?? (() => { throw this.missingRows(q.seq); })();
       const createsHere = !e.jobId || e.aborted;
       // An org job created before this session (its `created` line is older than the session's first record).
       const fromEarlierSession = !createsHere && this.fold.createdLog.some((c) => c.jobId === e.jobId && c.no <= this.sessionStartNo);
       if (createsHere) await this.limits.check(q.seq, e.rows);
       const drive = await driveJob(this.jobContext(q.seq), e, bytes);
       if (drive.kind === 'stopped') return;
-      const origins: RetryOrigin[] | undefined =
-        e.kind === 'failures-retry'
-          ? (this.run.readJobFids(q.seq) ?? []).map((l) => {
-              const [fid, code] = l.split('\t');
-              return { fid, code: code ?? 'UNKNOWN' };
-            })
-          : undefined;
-      const rec = recordJob(
-        { run: this.writer, pacing: this.manifest.definition.pacing, layout: this.layout, now: () => this.clock.now(), nextSeq: () => this.writer.nextSeq() },
-        e,
-        csv,
-        drive,
-        origins
-      );
-      release();
-      this.apiCalls -= rec.result.apiCalls; // now counted by the ledger
-      this.jobCalls.delete(q.seq);
+      await this.record(e, drive, release, fromEarlierSession);
       this.taskFailures.delete(q.seq);
-      this.controller.onFinished(q.seq, {
-        at: this.clock.now(),
-        rows: rec.result.rows,
-        lockErrors: rec.result.lockErrors,
-        transientErrors: rec.result.transientErrors,
-        state: drive.info.state === 'Failed' ? 'Failed' : drive.info.state === 'Aborted' ? 'Aborted' : 'JobComplete',
-        ...(drive.info.totalProcessingTime !== undefined ? { processingMs: drive.info.totalProcessingTime } : {}),
-      });
-      if (rec.retry) this.scheduler.enqueue({ seq: rec.retry.planned.seq, partition: e.partition, notBefore: Date.parse(rec.retry.planned.notBefore!), fresh: false, parents: rec.retry.parents });
-      const r = rec.result;
-      if (r.failed || r.transientErrors) {
-        this.writer.event({
-          level: 'warn', type: 'job-errors', seq: e.seq, jobId: r.jobId, partition: e.partition,
-          message: `Job ${r.jobId}: ${r.succeeded} loaded, ${r.failed} failed, ${r.requeued} to retry (${Object.entries(r.errorCodes).map(([c, n]) => `${c} ×${n}`).join(', ') || `${r.transientErrors} transient`})`,
-        });
-      }
-      void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
-      if (rec.quota && fromEarlierSession && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
-        this.writer.event({ level: 'info', type: 'limits', seq: e.seq, jobId: r.jobId, message: `Job ${r.jobId} ended ${drive.info.errorMessage ?? 'ExceededQuota'} before this session; the allocation is back, so its rows are loaded again.` });
-      } else if (rec.quota) {
-        this.fatal ??= new LoadError('LimitsExhausted', `The org stopped job ${r.jobId}: ${drive.info.errorMessage ?? 'an allocation is exhausted'}.`, [
-          'Wait for the rolling 24 h allocation to recover, then resume the run; its unprocessed rows are kept.',
-        ]);
-        this.stop('limits');
-      }
-      const open = this.breaker.feed(rec.deadCode, rec.deadMessage);
-      if (open) {
-        this.fatal ??= open;
-        this.stop('error');
-      }
     } catch (err) {
       release();
       if (this.stopping) return;
-      this.contain(q, err);
+      await this.contain(q, err);
     } finally {
       release();
       this.emit();
@@ -429,8 +381,8 @@ export class LoadSession {
 
   /** A job of an earlier session that ended ExceededQuota: does the allocation, read again now, cover its rows? */
   private async quotaRecovered(seq: number, rows: number): Promise<boolean> {
-    await this.limits.refresh(true);
     try {
+      await this.limits.refresh(true);
       await this.limits.check(seq, rows);
       return true;
     } catch {
@@ -438,19 +390,110 @@ export class LoadSession {
     }
   }
 
-  /** A job's task failed (its calls, not its rows): back off and try it again, a few times. */
-  private contain(q: QueuedJob, err: unknown): void {
+  private missingRows(seq: number): LoadError {
+    return new LoadError('MissingJobRows', `The rows of job ${seq} are missing from ${this.run.jobCsvFile(seq)}, and its result is not recorded.`, [
+      'Restore the file from a backup, or start a new run: upserts by external ID do not duplicate what is already loaded.',
+    ]);
+  }
+
+  /** Record a job's outcome in the ledger (then `release` its place in the scheduler), and act on it: its retry job, the controller, quota, the circuit breaker. */
+  private async record(e: JobEntry, drive: Exclude<Drive, { kind: 'stopped' }>, release: () => void, fromEarlierSession = false): Promise<void> {
+    const csv = (): string => this.run.readJobCsv(e.seq) ?? (() => { throw this.missingRows(e.seq); })();
+    const origins: RetryOrigin[] | undefined =
+      e.kind === 'failures-retry'
+        ? (this.run.readJobFids(e.seq) ?? []).map((l) => {
+            const [fid, code] = l.split('\t');
+            return { fid, code: code ?? 'UNKNOWN' };
+          })
+        : undefined;
+    const rec = recordJob(
+      { run: this.writer, pacing: this.manifest.definition.pacing, layout: this.layout, now: () => this.clock.now(), nextSeq: () => this.writer.nextSeq() },
+      e,
+      csv,
+      drive,
+      origins
+    );
+    release();
+    this.apiCalls -= rec.result.apiCalls; // now counted by the ledger
+    this.jobCalls.delete(e.seq);
+    this.controller.onFinished(e.seq, {
+      at: this.clock.now(),
+      rows: rec.result.rows,
+      lockErrors: rec.result.lockErrors,
+      transientErrors: rec.result.transientErrors,
+      state: drive.info.state === 'Failed' ? 'Failed' : drive.info.state === 'Aborted' ? 'Aborted' : 'JobComplete',
+      ...(drive.info.totalProcessingTime !== undefined ? { processingMs: drive.info.totalProcessingTime } : {}),
+    });
+    if (rec.retry) this.scheduler.enqueue({ seq: rec.retry.planned.seq, partition: e.partition, notBefore: Date.parse(rec.retry.planned.notBefore!), fresh: false, parents: rec.retry.parents });
+    const r = rec.result;
+    if (r.failed || r.transientErrors) {
+      this.writer.event({
+        level: 'warn', type: 'job-errors', seq: e.seq, jobId: r.jobId, partition: e.partition,
+        message: `Job ${r.jobId || e.seq}: ${r.succeeded} loaded, ${r.failed} failed, ${r.requeued} to retry (${Object.entries(r.errorCodes).map(([c, n]) => `${c} ×${n}`).join(', ') || `${r.transientErrors} transient`})`,
+      });
+    }
+    void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
+    if (rec.quota && fromEarlierSession && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
+      this.writer.event({ level: 'info', type: 'limits', seq: e.seq, jobId: r.jobId, message: `Job ${r.jobId} ended ${jobErrorCode(drive.info.errorMessage)} before this session; the allocation is back, so its rows are loaded again.` });
+    } else if (rec.quota) {
+      this.fatal ??= new LoadError('LimitsExhausted', `The org stopped job ${r.jobId} (${jobErrorCode(drive.info.errorMessage)}): an allocation is exhausted.`, [
+        'Wait for the rolling 24 h allocation to recover, then resume the run; its unprocessed rows are kept.',
+      ]).withDetail(drive.info.errorMessage ?? '');
+      this.stop('limits');
+    }
+    const open = this.breaker.feed(rec.deadCode);
+    if (open) {
+      this.fatal ??= open;
+      this.stop('error');
+    }
+  }
+
+  /**
+   * A job's task failed (its calls, not its rows): back off and try it again, a few times.
+   * Then a job the org keeps refusing (a 4xx: its data or its size) is given up: its org job
+   * aborted, its rows listed as failed with the org's code, and the run goes on (the circuit
+   * breaker counts it). An org that keeps failing on the way (5xx, timeouts: every job would)
+   * stops the run, resumable.
+   */
+  private async contain(q: QueuedJob, err: unknown): Promise<void> {
     if (stopsTheRun(err)) throw err;
     const e = toApiError(err);
+    const step = stepOf(err) ?? 'a call';
     const n = (this.taskFailures.get(q.seq) ?? 0) + 1;
     this.taskFailures.set(q.seq, n);
-    if (n >= MAX_TASK_FAILURES) {
-      throw new LoadError('JobKeepsFailing', `Job ${q.seq} failed ${n} times in a row: ${e.message.slice(0, 300)}`, [
-        'Check the org (Setup → Bulk Data Load Jobs) and the definition, then resume the run; its rows are kept.',
-      ]);
+    const what = `${step} of job ${q.seq} (partition ${q.partition}) failed: ${apiErrorName(e)}`;
+    if (!e.transient && n >= MAX_REFUSALS) {
+      this.taskFailures.delete(q.seq);
+      await this.giveUp(q, e, step);
+      return;
     }
-    this.writer.event({ level: 'warn', type: 'job-retry', seq: q.seq, message: `Job ${q.seq} will be tried again: ${e.message.slice(0, 200)}` });
+    if (n >= MAX_TASK_FAILURES) {
+      throw new LoadError('JobKeepsFailing', `The ${what}, ${n} times in a row (each after its own retries).`, [
+        'The org or the network is having trouble: check the org (Setup → Bulk Data Load Jobs), then resume the run; its rows are kept.',
+      ]).withDetail(e.message);
+    }
+    this.writer.event({ level: 'warn', type: 'job-retry', seq: q.seq, message: `The ${what}; it will be tried again (${e.message.slice(0, 200)})` });
     this.scheduler.enqueue({ ...q, notBefore: this.clock.now() + 10_000 * n });
+  }
+
+  /** List a refused job's rows as failed (the org's code and message, in failures.ndjson), after aborting its org job. */
+  private async giveUp(q: QueuedJob, err: SalesforceApiError, step: string): Promise<void> {
+    const e = this.fold.jobs.get(q.seq) as JobEntry;
+    const t0 = this.clock.now();
+    const ctx = this.jobContext();
+    if (e.jobId && !e.aborted) {
+      try {
+        await ctx.retry(() => this.deps.bulk.abort(e.jobId!), 'abort job', this.stopCtl.signal);
+        this.writer.appendJobLog({ t: 'aborted', at: this.iso(), seq: e.seq, jobId: e.jobId, reason: `the org refused its ${step}` });
+      } catch {
+        // ended meanwhile, or already gone: its rows are recorded below either way
+      }
+    }
+    if (this.stopping) return;
+    const code = jobErrorCode(err.message) !== 'JOB_FAILED' ? jobErrorCode(err.message) : err.errorCode;
+    const info: JobInfo = { id: e.jobId ?? '', state: 'Failed', object: this.manifest.definition.target.object, operation: 'upsert', errorMessage: `${code} : ${err.message}` };
+    this.writer.event({ level: 'warn', type: 'job-refused', seq: e.seq, message: `The org refused the ${step} of job ${e.seq} (${apiErrorName(err)}) attempt after attempt: its ${e.rows} rows are listed as failed (${code}).` });
+    await this.record(e, { kind: 'refused', info, code, error: `${step}: ${apiErrorName(err)}: ${err.message}`, calls: 0, seconds: (this.clock.now() - t0) / 1000 }, () => undefined);
   }
 
   // ---------------------------------------------------------------- stop, errors, heartbeat
@@ -463,7 +506,9 @@ export class LoadSession {
   private stop(reason: NonNullable<LoadSession['stopping']>): void {
     if (this.stopping) return;
     this.stopping = reason;
-    this.run.event({ level: reason === 'error' ? 'error' : 'info', type: 'stopping', message: `Stopping: ${reason}${this.fatal ? ` (${this.fatal.message})` : ''}` });
+    // The org's own words go to the run's event log (a private run file) only: they can quote row values.
+    const detail = this.fatal?.detail ? ` The org said: ${this.fatal.detail.slice(0, 1000)}` : '';
+    this.run.event({ level: reason === 'error' ? 'error' : 'info', type: 'stopping', message: `Stopping: ${reason}${this.fatal ? ` (${this.fatal.message})` : ''}${detail}` });
     this.stopCtl.abort();
     this.wake?.();
     this.emit(true);

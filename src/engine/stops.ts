@@ -2,13 +2,14 @@
  * Why a session stops, as the LoadError the user sees: what the org said for the whole run
  * (authentication, an exhausted allocation), a run file that cannot be written, another
  * runner taking the lock over, and the circuit breaker (every row of several jobs in a row
- * failing for one permanent reason).
+ * failing for one permanent reason). Their messages name the problem (the code, the HTTP
+ * status, the call, the job) but never repeat the org's message, which can quote row values.
  */
-import { toApiError } from '../core/errors.js';
+import { toApiError, type SalesforceApiError } from '../core/errors.js';
 import { RunFileWriteError } from '../state/files.js';
 import { LockLostError } from '../state/run-lock.js';
 import { LoadError } from './errors.js';
-import { sessionExpired, withoutValues } from './planner.js';
+import { sessionExpired } from './planner.js';
 
 export function fatalOf(err: unknown): LoadError {
   if (err instanceof LoadError) return err;
@@ -20,12 +21,19 @@ export function fatalOf(err: unknown): LoadError {
   }
   const e = toApiError(err);
   if (e.status === 401 || e.errorCode === 'INVALID_SESSION_ID') return sessionExpired();
+  // The org's message is kept as the error's detail (the run's event log), not in its
+  // message: it can quote a row's values. What is said names the call and the code.
   if (e.quota) {
-    return new LoadError('LimitsExhausted', `The org refused more requests (${e.errorCode}: ${e.message.slice(0, 200)}).`, [
+    return new LoadError('LimitsExhausted', `The org refused more requests (${apiErrorName(e)}).`, [
       'Wait for the daily allocation to recover (rolling 24 h), then resume the run.',
-    ]);
+    ]).withDetail(e.message);
   }
-  return new LoadError('ApiError', `A call to the org failed: ${withoutValues(e.message).slice(0, 300)}`, ['Resume the run to continue; nothing recorded is lost.']);
+  return new LoadError('ApiError', `A call to the org failed (${apiErrorName(e)}).`, ['Resume the run to continue; nothing recorded is lost.']).withDetail(e.message);
+}
+
+/** An API error as its code and HTTP status, e.g. "INVALIDBATCH, HTTP 400": what names the problem without the org's words. */
+export function apiErrorName(e: SalesforceApiError): string {
+  return `${e.errorCode}${e.status !== undefined ? `, HTTP ${e.status}` : ''}`;
 }
 
 /** Errors that stop the run rather than one job. */
@@ -41,8 +49,13 @@ export class CircuitBreaker {
 
   public constructor(private readonly threshold: number) {}
 
-  /** Feed one job's outcome; returns the error that opens the breaker, if it does. */
-  public feed(deadCode: string | undefined, message: string | undefined): LoadError | undefined {
+  /**
+   * Feed one job's outcome, in the order jobs finish: the code every row of it failed with
+   * for good, or undefined (some row loaded or will be sent again, or the failures differ),
+   * which closes the breaker again. One job that fails whole (a poison job) counts one;
+   * `threshold` such jobs in a row with one code open it. Returns the error, if it opens.
+   */
+  public feed(deadCode: string | undefined): LoadError | undefined {
     if (!deadCode) {
       this.code = '';
       this.n = 0;
@@ -51,7 +64,9 @@ export class CircuitBreaker {
     this.n = this.code === deadCode ? this.n + 1 : 1;
     this.code = deadCode;
     if (this.n < this.threshold) return undefined;
-    return new LoadError('CircuitBreakerOpen', `Every row of the last ${this.n} jobs failed with ${deadCode}: ${message ?? ''}`, [
+    // The org's message is not repeated: a validation message can quote the row's values. The rows and the message are in failures.ndjson.
+    return new LoadError('CircuitBreakerOpen', `Every row of the last ${this.n} jobs failed with ${deadCode}; the org's message for each row is in the run's failures file.`, [
+      'See the rows and their messages with "sf datacloud load report" for this run.',
       'Fix the cause (a validation rule, a required field, the mapping), then resume the run for the rest and run retry-failures for these rows.',
     ]);
   }
