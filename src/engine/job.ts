@@ -15,6 +15,7 @@ import type { BulkIngestClient, JobInfo } from '../sink/bulk-client.js';
 import { TERMINAL_STATES } from '../sink/bulk-client.js';
 import { csvLineEnding } from '../sink/csv.js';
 import { toApiError } from '../core/errors.js';
+import { LoadError } from './errors.js';
 import type { LedgerSink } from '../ledger/writer.js';
 import type { LoadDefinition, PacingSettings } from '../state/types.js';
 import type { JobEntry } from '../ledger/fold.js';
@@ -109,8 +110,12 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
         () => {
           calls++;
           ctx.onCall();
-          return ctx.orphans.create(e.seq, intentNo, () =>
-            bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding: csvLineEnding(body), columnDelimiter: 'COMMA' })
+          const lineEnding = csvLineEnding(body);
+          return ctx.orphans.create(
+            e.seq,
+            intentNo,
+            () => bulk.createJob({ object: ctx.def.target.object, operation: 'upsert', externalIdFieldName: ctx.def.target.externalIdField, lineEnding, columnDelimiter: 'COMMA' }),
+            lineEnding
           );
         },
         'create job',
@@ -135,7 +140,15 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
   const jobId = e.jobId!;
   const [pmin, pmax] = ctx.pacing.pollSeconds;
   let interval = pmin * 1000;
+  const pollStart = clock.now();
   while (!TERMINAL_STATES.has(info.state)) {
+    if (clock.now() - pollStart > JOB_WAIT_LIMIT_MS) {
+      // Every wait has a bound: a job the org has not finished in this long is left to the org
+      // (not aborted: it may still run), and the run stops, resumable; resume asks the org again.
+      throw new LoadError('JobNotFinishing', `Bulk job ${jobId} (job ${e.seq}, partition ${e.partition}) is still ${info.state} after ${JOB_WAIT_LIMIT_MS / 3_600_000} hours of polling.`, [
+        'Check the job in the org (Setup → Bulk Data Load Jobs), then resume the run: it asks the org where the job stands before anything else.',
+      ]);
+    }
     await clock.sleep(interval, ctx.signal);
     if (ctx.signal.aborted) return { kind: 'stopped' };
     interval = Math.min(interval * 1.5, pmax * 1000);
@@ -152,6 +165,9 @@ export async function driveJob(ctx: JobContext, e: JobEntry, csv: () => string |
     return { kind: 'unreadable', info, error: ae.message, calls, seconds: (clock.now() - t0) / 1000 };
   }
 }
+
+/** How long one job may stay unfinished in the org before the run stops (the org's own batch retries can take hours). */
+const JOB_WAIT_LIMIT_MS = 12 * 3_600_000;
 
 type Call = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 

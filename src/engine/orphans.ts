@@ -27,8 +27,8 @@ import type { Retrying } from './http-retry.js';
 
 type Mine = JobInfo & { created: number };
 /** A create whose job may exist: [lo, hi] in org time, from the ledger. */
-type Window = { seq: number; lo: number; hi: number };
-type Lost = { seq: number; intentNo: number; failedNo: number; resolve: (job: JobInfo | undefined) => void };
+type Window = { seq: number; lo: number; hi: number; lineEnding?: string };
+type Lost = { seq: number; intentNo: number; failedNo: number; lineEnding?: string; resolve: (job: JobInfo | undefined) => void };
 
 /** How long a lost create waits for the other creates in the air before it gives up adopting. */
 const SETTLE_MS = 60_000;
@@ -47,6 +47,8 @@ export class OrphanFinder {
       retry: Retrying;
       clock: Clock;
       object: string;
+      /** The run's external ID field: a job upserting on another field is not the run's. */
+      externalIdField: string;
       /** The org user the run's jobs are created as. */
       userId: () => Promise<string | undefined>;
       fold: LedgerFold;
@@ -58,7 +60,7 @@ export class OrphanFinder {
    * lost create is being resolved; if the answer is lost (a transient error), looks for the job
    * it may have made. Returns the job and whether it was adopted; throws when nothing is found.
    */
-  public async create(seq: number, intentNo: number, send: () => Promise<JobInfo>): Promise<{ job: JobInfo; adopted: boolean }> {
+  public async create(seq: number, intentNo: number, send: () => Promise<JobInfo>, lineEnding?: string): Promise<{ job: JobInfo; adopted: boolean }> {
     while (this.lost.length || this.resolving) await new Promise<void>((r) => this.settled.add(r));
     this.inAir++;
     let job: JobInfo;
@@ -67,7 +69,7 @@ export class OrphanFinder {
     } catch (err) {
       this.inAir--;
       if (!toApiError(err).transient) throw err;
-      const found = await this.adopt(seq, intentNo);
+      const found = await this.adopt(seq, intentNo, lineEnding);
       if (!found) throw err;
       return { job: found, adopted: true };
     }
@@ -85,9 +87,9 @@ export class OrphanFinder {
   }
 
   /** After a create whose answer was lost: the job it made, when it can be told apart. */
-  private adopt(seq: number, intentNo: number): Promise<JobInfo | undefined> {
+  private adopt(seq: number, intentNo: number, lineEnding?: string): Promise<JobInfo | undefined> {
     return new Promise((resolve) => {
-      this.lost.push({ seq, intentNo, failedNo: this.o.fold.records, resolve });
+      this.lost.push({ seq, intentNo, failedNo: this.o.fold.records, lineEnding, resolve });
       void this.resolveLost();
     });
   }
@@ -121,7 +123,8 @@ export class OrphanFinder {
 
   private async match(batch: Lost[]): Promise<Map<number, JobInfo>> {
     const jobs = await this.mine();
-    const windows = batch.map((l) => this.window(jobs, l.seq, l.intentNo, l.failedNo));
+    // A job adopted must take this create's CSV as it is: its line ending must be the one asked for.
+    const windows = batch.map((l) => ({ ...this.window(jobs, l.seq, l.intentNo, l.failedNo), lineEnding: l.lineEnding }));
     const m = this.assign(jobs, windows);
     const out = new Map<number, JobInfo>();
     if (!m.ok) {
@@ -146,7 +149,13 @@ export class OrphanFinder {
     const user15 = this.userId.slice(0, 15);
     const all = await this.o.retry(() => this.o.bulk.listJobs({ jobType: 'V2Ingest' }), 'list jobs');
     return all
-      .filter((j) => j.operation === 'upsert' && j.object.toLowerCase() === this.o.object.toLowerCase() && j.createdById?.slice(0, 15) === user15)
+      .filter(
+        (j) =>
+          j.operation === 'upsert' &&
+          j.object.toLowerCase() === this.o.object.toLowerCase() &&
+          j.createdById?.slice(0, 15) === user15 &&
+          (!j.externalIdFieldName || j.externalIdFieldName.toLowerCase() === this.o.externalIdField.toLowerCase())
+      )
       .flatMap((j) => {
         const created = orgTime(j.createdDate);
         return created === undefined ? [] : [{ ...j, created }];
@@ -177,13 +186,13 @@ export class OrphanFinder {
    */
   private assign(jobs: Mine[], windows: Window[]): { ok: boolean; candidates: Mine[]; bySeq: Map<number, Mine> } {
     const candidates = jobs
-      .filter((j) => j.state === 'Open' && !this.o.fold.orgJobIds.has(j.id) && windows.some((w) => j.created >= w.lo && j.created <= w.hi))
+      .filter((j) => j.state === 'Open' && !this.o.fold.orgJobIds.has(j.id) && windows.some((w) => fits(j, w)))
       .sort((a, b) => a.created - b.created);
     const free = [...windows];
     const bySeq = new Map<number, Mine>();
     for (const j of candidates) {
       let best = -1;
-      for (const [i, w] of free.entries()) if (j.created >= w.lo && j.created <= w.hi && (best < 0 || w.hi < free[best].hi)) best = i;
+      for (const [i, w] of free.entries()) if (fits(j, w) && (best < 0 || w.hi < free[best].hi)) best = i;
       if (best < 0) return { ok: false, candidates, bySeq: new Map() };
       bySeq.set(free[best].seq, j);
       free.splice(best, 1);
@@ -234,4 +243,8 @@ export class OrphanFinder {
     }
     return aborted;
   }
+}
+
+function fits(j: Mine, w: Window): boolean {
+  return j.created >= w.lo && j.created <= w.hi && (!w.lineEnding || !j.lineEnding || j.lineEnding === w.lineEnding);
 }

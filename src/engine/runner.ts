@@ -13,6 +13,7 @@
  * org gives for the whole run (authentication, limits: failed or stopped), the circuit
  * breaker, a run file that cannot be written. A job's own failure is contained to that job.
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { toApiError, type SalesforceApiError } from '../core/errors.js';
 import type { BulkIngestClient, JobInfo } from '../sink/bulk-client.js';
@@ -20,7 +21,7 @@ import { scanCsv } from '../sink/csv-scan.js';
 import type { DataCloudClient } from '../source/datacloud-client.js';
 import type { OrgLimits } from '../core/org-api.js';
 import type { RunDir } from '../state/run-dir.js';
-import { RunLockHandle, RunLockedError, HEARTBEAT_MS } from '../state/run-lock.js';
+import { LockLostError, RunLockHandle, RunLockedError, HEARTBEAT_MS } from '../state/run-lock.js';
 import type { RunManifest, RunState, SessionCommand } from '../state/types.js';
 import type { JobEntry, LedgerFold } from '../ledger/fold.js';
 import { readLedger } from '../ledger/read.js';
@@ -109,6 +110,8 @@ export class LoadSession {
 
   public constructor(private readonly deps: EngineDeps, private readonly opts: EngineOptions) {
     this.clock = deps.clock ?? systemClock;
+    // Every job's polls and retries listen on the stop signal (up to maxConcurrency of them at once).
+    setMaxListeners(100_000, this.stopCtl.signal);
     this.manifest = opts.run.readManifest();
   }
 
@@ -221,6 +224,7 @@ export class LoadSession {
       opts.signal?.removeEventListener('abort', onAbort);
     }
     await Promise.allSettled([...this.tasks]);
+    await Promise.allSettled([...this.cleanups]);
     if (this.stopping === 'cancelled' && this.abortOnCancel) await abortOpenJobs(this.jobContext(), this.fold.unfinished(), 'cancelled by sf datacloud load cancel');
     return this.end();
   }
@@ -233,6 +237,7 @@ export class LoadSession {
       retry: this.retry,
       clock: this.clock,
       object: this.manifest.definition.target.object,
+      externalIdField: this.manifest.definition.target.externalIdField,
       userId: this.deps.userId ?? (async () => undefined),
       fold: this.fold,
     });
@@ -267,14 +272,27 @@ export class LoadSession {
           'Resume the run; if it stops the same way, report it with the run directory.',
         ]);
       }
+      // Each wait has its own signal, cancelled when a task or a stop wakes the loop early: no timer outlives its wait.
+      const wait = new AbortController();
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        if (this.stopping) resolve();
-        if (due !== undefined) void this.clock.sleep(Math.max(1, due - now), this.stopCtl.signal).then(resolve);
-        else if (this.tasks.size === 0) void this.clock.sleep(1000, this.stopCtl.signal).then(resolve);
+        this.wake = (): void => {
+          wait.abort();
+          resolve();
+        };
+        if (this.stopping) this.wake();
+        if (due !== undefined) void this.clock.sleep(Math.max(1, due - now), wait.signal).then(resolve);
+        else if (this.tasks.size === 0) void this.clock.sleep(1000, wait.signal).then(resolve);
       });
+      wait.abort();
       this.wake = undefined;
     }
+  }
+
+  /** Deletes of finished org jobs: awaited before the session ends (they append to the ledger). */
+  private readonly cleanups = new Set<Promise<unknown>>();
+  private track(p: Promise<unknown>): void {
+    const t = p.catch(() => undefined).finally(() => this.cleanups.delete(t));
+    this.cleanups.add(t);
   }
 
   private spawn(p: Promise<void>): void {
@@ -316,6 +334,7 @@ export class LoadSession {
       return;
     }
     this.scheduler.finishRead(index);
+    this.taskFailures.delete(-1 - index); // a good read forgives the earlier failures
     if (this.stopping && page.jobs.length === 0 && page.rejects.length === 0) return;
     for (const q of planPage(this.writer, index, page, this.iso())) this.scheduler.enqueue(q);
     if (page.exhausted) this.scheduler.setExhausted(index);
@@ -432,7 +451,7 @@ export class LoadSession {
         message: `Job ${r.jobId || e.seq}: ${r.succeeded} loaded, ${r.failed} failed, ${r.requeued} to retry (${Object.entries(r.errorCodes).map(([c, n]) => `${c} ×${n}`).join(', ') || `${r.transientErrors} transient`})`,
       });
     }
-    void dropFinishedJob(this.jobContext(), e.seq, r.jobId);
+    this.track(dropFinishedJob(this.jobContext(), e.seq, r.jobId));
     if (rec.quota && fromEarlierSession && (await this.quotaRecovered(rec.retry?.planned.seq ?? e.seq, rec.retry?.planned.rows ?? e.rows))) {
       this.writer.event({ level: 'info', type: 'limits', seq: e.seq, jobId: r.jobId, message: `Job ${r.jobId} ended ${jobErrorCode(drive.info.errorMessage)} before this session; the allocation is back, so its rows are loaded again.` });
     } else if (rec.quota) {
@@ -457,12 +476,19 @@ export class LoadSession {
    */
   private async contain(q: QueuedJob, err: unknown): Promise<void> {
     if (stopsTheRun(err)) throw err;
+    if (this.fold.jobs.get(q.seq)?.result) {
+      // It failed after its result was recorded: the job is done; never drive it again.
+      this.writer.event({ level: 'warn', type: 'job-after-result', seq: q.seq, message: `After job ${q.seq}'s result was recorded: ${toApiError(err).errorCode}` });
+      return;
+    }
     const e = toApiError(err);
     const step = stepOf(err) ?? 'a call';
     const n = (this.taskFailures.get(q.seq) ?? 0) + 1;
     this.taskFailures.set(q.seq, n);
     const what = `${step} of job ${q.seq} (partition ${q.partition}) failed: ${apiErrorName(e)}`;
-    if (!e.transient && n >= MAX_REFUSALS) {
+    // Only the org refusing the job (a 4xx answer) gives its rows up; our own failures (a result file we cannot parse) stop the run below.
+    const refused = !e.transient && e.status !== undefined && e.status >= 400 && e.status < 500;
+    if (refused && n >= MAX_REFUSALS) {
       this.taskFailures.delete(q.seq);
       await this.giveUp(q, e, step);
       return;
@@ -518,6 +544,8 @@ export class LoadSession {
     try {
       this.lock?.beat({ limit: this.controller.limit, inFlight: this.scheduler.jobsInFlight });
     } catch (err) {
+      // Another runner holds the run now: this one writes nothing more (its tasks end on their next write).
+      if (err instanceof LockLostError) this.run.seal(err);
       this.onError(err);
       return;
     }

@@ -162,10 +162,20 @@ export class AppendLog {
     if (records.length === 0) return;
     this.open();
     const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    let size: number | undefined;
     try {
+      size = fstatSync(this.fd!).size;
       writeAll(this.fd!, Buffer.from(text, 'utf8'));
       if (sync) fsyncSync(this.fd!);
     } catch (err) {
+      // A write cut short (full disk, I/O error) must not leave half a line for the next append to join onto.
+      if (size !== undefined) {
+        try {
+          ftruncateSync(this.fd!, size);
+        } catch {
+          // cannot even truncate: the next open cuts the torn line
+        }
+      }
       throw writeError(this.file, err);
     }
   }

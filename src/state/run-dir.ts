@@ -130,6 +130,7 @@ export class RunDir {
     return m;
   }
   public writeManifest(m: RunManifest): void {
+    this.writable();
     writeJsonAtomic(this.manifestFile, { ...m, schemaVersion: RUN_SCHEMA_VERSION, updatedAt: new Date().toISOString() });
   }
   public updateManifest(patch: (m: RunManifest) => RunManifest): RunManifest {
@@ -138,7 +139,17 @@ export class RunDir {
     return next;
   }
 
+  /** Set when this process lost the run lock to another runner: from then on it writes nothing. */
+  private sealed?: Error;
+  public seal(reason: Error): void {
+    this.sealed ??= reason;
+  }
+  private writable(): void {
+    if (this.sealed) throw this.sealed;
+  }
+
   private log(file: string): AppendLog {
+    this.writable();
     let l = this.logs.get(file);
     if (!l) {
       l = new AppendLog(file).open();
@@ -185,6 +196,7 @@ export class RunDir {
   }
 
   public writeJobCsv(seq: number, csv: string): void {
+    this.writable();
     writeFileAtomic(this.jobCsvFile(seq), csv);
   }
   public readJobCsv(seq: number): string | undefined {
@@ -197,18 +209,27 @@ export class RunDir {
     return existsSync(f) ? readFileSync(f) : undefined;
   }
   public writeJobFids(seq: number, fids: string[]): void {
+    this.writable();
     writeFileAtomic(this.jobFidsFile(seq), fids.join('\n') + '\n');
   }
   public readJobFids(seq: number): string[] | undefined {
     const f = this.jobFidsFile(seq);
     return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : undefined;
   }
+  /** Called after the job's result is in the ledger: a file that cannot be removed is left (it is never read again), never an error that would requeue a recorded job. */
   public deleteJobFiles(seq: number): void {
-    rmSync(this.jobCsvFile(seq), { force: true });
-    rmSync(this.jobFidsFile(seq), { force: true });
+    if (this.sealed) return;
+    for (const f of [this.jobCsvFile(seq), this.jobFidsFile(seq)]) {
+      try {
+        rmSync(f, { force: true });
+      } catch {
+        // read-only directory or the like: the run's writes will report it
+      }
+    }
   }
 
   public writeDuplicates(keys: string[]): void {
+    this.writable();
     writeJsonAtomic(this.duplicatesFile, { keys });
   }
   public readDuplicates(): string[] {

@@ -10,6 +10,8 @@ import type { RunStatusState } from '../../../ledger/status-types.js';
 import { parseExit1, runFileError } from '../../../cli/run-errors.js';
 import { minutesFlag } from '../../../cli/flags.js';
 import { BulkIngestClient } from '../../../sink/bulk-client.js';
+import { toApiError } from '../../../core/errors.js';
+import { apiErrorName } from '../../../engine/stops.js';
 
 Messages.importMessagesDirectoryFromMetaUrl(import.meta.url);
 const messages = Messages.loadMessages('@datacloud/plugin-datacloud-load', 'datacloud.load.cancel');
@@ -117,7 +119,8 @@ export default class LoadCancel extends SfCommand<LoadCancelResult> {
             result.abortedJobs.push(job.jobId);
             this.log(messages.getMessage('info.aborted', [job.jobId]));
           } catch (err) {
-            const reason = (err as Error).message;
+            // The org's code and status only: its message can quote row values.
+            const reason = apiErrorName(toApiError(err));
             result.openJobs.push({ ...job, reason });
             this.warn(messages.getMessage('info.notAborted', [job.jobId, reason]));
           }
