@@ -19,7 +19,7 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateDataset } from '../emulator/dataset.js';
-import { expectedOpportunities, FaultHarness, until } from '../helpers/fault-harness.js';
+import { expectedOpportunities, FaultHarness, until, printCaseCount } from '../helpers/fault-harness.js';
 import { chattr, PrivateTmpfs, runPluginWrapped } from '../helpers/fault-processes.js';
 import { failedNow, jobLog, openRun } from '../helpers/ledger.js';
 import { RunDir } from '../../src/state/run-dir.js';
@@ -37,6 +37,9 @@ function tree(dir: string): string[] {
 }
 
 describe('fault matrix (issue 12), run files and orphans: stopped cleanly and resumable, or left alone when not ours', function () {
+  after(function () {
+    printCaseCount(this);
+  });
   this.timeout(900_000);
   let h: FaultHarness;
   let cases = 0;

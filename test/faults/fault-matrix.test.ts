@@ -15,7 +15,7 @@
 import { expect } from 'chai';
 import { generateDataset } from '../emulator/dataset.js';
 import type { HttpFault } from '../emulator/config.js';
-import { expectedOpportunities, FaultHarness } from '../helpers/fault-harness.js';
+import { expectedOpportunities, FaultHarness, printCaseCount } from '../helpers/fault-harness.js';
 import { failedNow, jobLog } from '../helpers/ledger.js';
 
 const V = '^/services/data/v[0-9.]+';
@@ -48,6 +48,9 @@ const ENDPOINTS: Record<'org' | 'query-sql' | 'queryv2' | 'bulk', Array<{ method
 };
 
 describe('fault matrix (issue 12): each fault is ridden out or stops the run cleanly, resumable', function () {
+  after(function () {
+    printCaseCount(this);
+  });
   this.timeout(900_000);
   let h: FaultHarness;
   let cases = 0;

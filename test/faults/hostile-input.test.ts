@@ -18,7 +18,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { targetSObjects } from '../emulator/dataset.js';
 import type { DcColumn, DcTable } from '../emulator/config.js';
-import { FaultHarness, until, type Fields } from '../helpers/fault-harness.js';
+import { FaultHarness, until, type Fields, printCaseCount } from '../helpers/fault-harness.js';
 import { failedNow, jobLog } from '../helpers/ledger.js';
 import type { CommandResult } from '../helpers/plugin.js';
 import { RunDir } from '../../src/state/run-dir.js';
@@ -78,6 +78,9 @@ function plain(n: number, prefix = 'p'): HostileRow[] {
 }
 
 describe('hostile input (issue 12): loaded exactly, or refused with a clear error and nothing lost', function () {
+  after(function () {
+    printCaseCount(this);
+  });
   this.timeout(900_000);
   let h: FaultHarness;
   let cases = 0;

@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateDataset } from '../emulator/dataset.js';
-import { FaultHarness, until } from '../helpers/fault-harness.js';
+import { FaultHarness, until, printCaseCount } from '../helpers/fault-harness.js';
 import { webhookReceiver, type Received } from '../helpers/fault-processes.js';
 import { ROOT, type CommandResult } from '../helpers/plugin.js';
 import { RunDir } from '../../src/state/run-dir.js';
@@ -51,6 +51,9 @@ function findSecrets(texts: Array<[string, string]>, needles: Array<string | Reg
 }
 
 describe('secrets (issue 12): no token, header or webhook secret in any file or output; private modes; no row values in errors', function () {
+  after(function () {
+    printCaseCount(this);
+  });
   this.timeout(900_000);
   let h: FaultHarness;
   let cases = 0;

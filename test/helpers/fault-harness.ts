@@ -296,3 +296,20 @@ export function readText(file: string): string {
     return '';
   }
 }
+
+/**
+ * Print a suite's case count and how they ended, once it has run (issue 12 asks the CI log to
+ * show each suite's count). Call as `after(function () { printCaseCount(this); })` in the suite.
+ */
+export function printCaseCount(ctx: Mocha.Context): void {
+  const suite = ctx.test?.parent;
+  if (!suite) return;
+  const tests: Mocha.Test[] = [];
+  const walk = (s: Mocha.Suite): void => {
+    tests.push(...s.tests);
+    s.suites.forEach(walk);
+  };
+  walk(suite);
+  const n = (state: string): number => tests.filter((t) => t.state === state).length;
+  process.stdout.write(`\n  [case count] ${suite.title.split(':')[0]}: ${tests.length} cases, ${n('passed')} passed, ${n('failed')} failed, ${tests.filter((t) => t.isPending()).length} pending\n`);
+}
