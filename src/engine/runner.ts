@@ -74,8 +74,6 @@ export type EngineOutcome = { state: RunState; error?: LoadError; snapshot: Prog
 const MAX_TASK_FAILURES = 3;
 /** Refusals (a 4xx) of one job's task before its rows are listed as failed: one more try, in a new org job. */
 const MAX_REFUSALS = 2;
-/** The longest the loop sleeps before it looks again at the limit and what is due. */
-const LOOP_TICK_MS = 1000;
 
 export class LoadSession {
   private readonly clock: Clock;
@@ -282,8 +280,8 @@ export class LoadSession {
           resolve();
         };
         if (this.stopping) this.wake();
-        // At most a second: a poll may have raised the concurrency limit, and a job slot should not wait for the next job to end.
-        void this.clock.sleep(Math.max(1, Math.min(due ?? Infinity, now + LOOP_TICK_MS) - now), wait.signal).then(resolve);
+        if (due !== undefined) void this.clock.sleep(Math.max(1, due - now), wait.signal).then(resolve);
+        else if (this.tasks.size === 0) void this.clock.sleep(1000, wait.signal).then(resolve);
       });
       wait.abort();
       this.wake = undefined;
